@@ -1,0 +1,230 @@
+//! argmax over a [`Layout`], for every real dtype, with NumPy's results.
+
+use crate::elem::{read, DType, Float};
+use crate::kernels::argmax::{argmax_row, argmax_update, Key};
+use crate::layout::{Dim, Layout, Walker, MAX_OPS};
+use crate::parallel::{self, TASK_ELEMS};
+use crate::reduce::{Operand, OUT, X};
+use crate::simd::{Job, Simd};
+
+/// Bytes of one column tile.
+const COLUMN_TILE_BYTES: usize = 1 << 18;
+
+/// A key type read from storage.
+trait Load: Key + Default {
+    /// # Safety
+    /// `p` points to a readable element of dtype `dt`.
+    unsafe fn load(p: *const u8, dt: DType, swapped: bool) -> Self;
+}
+
+macro_rules! load_int {
+    ($t:ty, $bits:ty) => {
+        impl Load for $t {
+            #[inline(always)]
+            unsafe fn load(p: *const u8, _dt: DType, swapped: bool) -> Self {
+                // SAFETY: forwarded from the caller.
+                unsafe { read::<$bits>(p, swapped) as $t }
+            }
+        }
+    };
+}
+load_int!(i16, u16);
+load_int!(u16, u16);
+load_int!(i32, u32);
+load_int!(u32, u32);
+load_int!(i64, u64);
+load_int!(u64, u64);
+
+impl Load for u8 {
+    #[inline(always)]
+    unsafe fn load(p: *const u8, dt: DType, _swapped: bool) -> Self {
+        // SAFETY: forwarded from the caller. Bools compare as 0/1, whatever byte holds them.
+        let v = unsafe { p.read() };
+        if dt == DType::Bool {
+            u8::from(v != 0)
+        } else {
+            v
+        }
+    }
+}
+impl Load for i8 {
+    #[inline(always)]
+    unsafe fn load(p: *const u8, _dt: DType, _swapped: bool) -> Self {
+        // SAFETY: forwarded from the caller.
+        unsafe { p.cast::<i8>().read() }
+    }
+}
+impl Load for f32 {
+    #[inline(always)]
+    unsafe fn load(p: *const u8, dt: DType, swapped: bool) -> Self {
+        // SAFETY: forwarded from the caller; f16/bf16 widen exactly.
+        unsafe { <f32 as Float>::load(p, dt, swapped) }
+    }
+}
+impl Load for f64 {
+    #[inline(always)]
+    unsafe fn load(p: *const u8, dt: DType, swapped: bool) -> Self {
+        // SAFETY: forwarded from the caller.
+        unsafe { <f64 as Float>::load(p, dt, swapped) }
+    }
+}
+
+/// A checked argmax request: X (any real dtype) and OUT (intp, stride 0 over the row).
+pub struct ArgRequest {
+    pub layout: Layout,
+    pub x: Operand,
+    pub out: *mut u8,
+}
+
+// SAFETY: plain addresses of arrays the binding keeps alive; tasks write disjoint outputs.
+unsafe impl Sync for ArgRequest {}
+
+pub fn run(req: &ArgRequest) {
+    match req.x.dtype {
+        DType::Bool | DType::U8 => run_typed::<u8>(req),
+        DType::I8 => run_typed::<i8>(req),
+        DType::I16 => run_typed::<i16>(req),
+        DType::U16 => run_typed::<u16>(req),
+        DType::I32 => run_typed::<i32>(req),
+        DType::U32 => run_typed::<u32>(req),
+        DType::I64 => run_typed::<i64>(req),
+        DType::U64 => run_typed::<u64>(req),
+        DType::F16 | DType::BF16 | DType::F32 => run_typed::<f32>(req),
+        DType::F64 => run_typed::<f64>(req),
+    }
+}
+
+struct Ctx<'a> {
+    req: &'a ArgRequest,
+    d: usize,
+    /// Rows are native, aligned, contiguous `K` (read in place).
+    direct: bool,
+}
+
+impl Ctx<'_> {
+    #[inline(always)]
+    fn base(&self, k: usize, offs: &[isize; MAX_OPS]) -> *mut u8 {
+        let p = if k == X { self.req.x.ptr } else { self.req.out };
+        p.wrapping_offset(self.req.layout.offsets[k] + offs[k])
+    }
+
+    #[inline(always)]
+    fn put(&self, offs: &[isize; MAX_OPS], i: usize) {
+        // SAFETY: OUT is a writable intp array with one element per outer position.
+        unsafe { self.base(OUT, offs).cast::<isize>().write_unaligned(i as isize) }
+    }
+}
+
+fn run_typed<K: Load>(req: &ArgRequest) {
+    let l = &req.layout;
+    let n = l.outer_len();
+    let d = l.row_len();
+    if n == 0 || d == 0 {
+        return;
+    }
+    let size = std::mem::size_of::<K>() as isize;
+    let native = req.x.dtype.itemsize() == size as usize
+        && !req.x.swapped
+        && req.x.dtype != DType::Bool
+        && matches!(
+            req.x.dtype,
+            DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32 | DType::U32 | DType::I64 | DType::U64 | DType::F32 | DType::F64
+        );
+    let aligned = (req.x.ptr as usize as isize + l.offsets[X]) % size == 0
+        && l.outer.iter().chain(&l.row).all(|dim| dim.strides[X] % size == 0);
+    let run1 = l.row_run();
+    let direct = native && aligned && run1.is_some_and(|r| r.strides[X] == size);
+    let ctx = Ctx { req, d, direct };
+    if let (Some(r), Some(inner), true) = (run1, l.outer.last(), native && aligned) {
+        if r.strides[X] != size && inner.strides[X] == size {
+            let rest = &l.outer[..l.outer.len() - 1];
+            let tile = ((COLUMN_TILE_BYTES / (d * size as usize)) / 16 * 16).clamp(16, 1024).min(inner.len);
+            let tiles = inner.len.div_ceil(tile);
+            let n_rest: usize = rest.iter().map(|x| x.len).product();
+            let job = ColumnJob::<K> { ctx: &ctx, rest, inner: *inner, row: r, tile, tiles, _k: Default::default() };
+            parallel::run_range(&job, 0..n_rest * tiles, n * d);
+            return;
+        }
+    }
+    let rows_per_task = (TASK_ELEMS / d).clamp(1, n);
+    let job = RowsJob::<K> { ctx: &ctx, rows_per_task, _k: Default::default() };
+    parallel::run_range(&job, 0..n.div_ceil(rows_per_task), n * d);
+}
+
+struct RowsJob<'a, K> {
+    ctx: &'a Ctx<'a>,
+    rows_per_task: usize,
+    _k: std::marker::PhantomData<K>,
+}
+
+impl<K: Load> Job for RowsJob<'_, K> {
+    #[inline(always)]
+    fn run<S: Simd>(&self, task: usize) {
+        let ctx = self.ctx;
+        let n = ctx.req.layout.outer_len();
+        let start = task * self.rows_per_task;
+        let end = (start + self.rows_per_task).min(n);
+        let mut buf: Vec<K> = Vec::new();
+        let mut w = Walker::at(&ctx.req.layout.outer, start);
+        for _ in start..end {
+            let offs = w.offsets;
+            let xb = ctx.base(X, &offs);
+            let i = if ctx.direct {
+                // SAFETY: direct means d aligned contiguous elements of K.
+                argmax_row(unsafe { std::slice::from_raw_parts(xb.cast::<K>(), ctx.d) })
+            } else {
+                buf.clear();
+                let mut rw = Walker::at(&ctx.req.layout.row, 0);
+                for _ in 0..ctx.d {
+                    // SAFETY: the walker stays within the row.
+                    buf.push(unsafe { K::load(xb.wrapping_offset(rw.offsets[X]), ctx.req.x.dtype, ctx.req.x.swapped) });
+                    rw.advance();
+                }
+                argmax_row(&buf)
+            };
+            ctx.put(&offs, i);
+            w.advance();
+        }
+    }
+}
+
+struct ColumnJob<'a, K> {
+    ctx: &'a Ctx<'a>,
+    rest: &'a [Dim],
+    inner: Dim,
+    row: Dim,
+    tile: usize,
+    tiles: usize,
+    _k: std::marker::PhantomData<K>,
+}
+
+impl<K: Load> Job for ColumnJob<'_, K> {
+    #[inline(always)]
+    fn run<S: Simd>(&self, task: usize) {
+        let ctx = self.ctx;
+        let (o, t) = (task / self.tiles, task % self.tiles);
+        let j0 = t * self.tile;
+        let w = self.tile.min(self.inner.len - j0);
+        let mut offs = Walker::at(self.rest, o).offsets;
+        for (k, off) in offs.iter_mut().enumerate() {
+            *off += self.inner.strides[k] * j0 as isize;
+        }
+        let xrow = |i: usize| -> &[K] {
+            let p = ctx.base(X, &offs).wrapping_offset(self.row.strides[X] * i as isize);
+            // SAFETY: native aligned K, contiguous across the inner axis.
+            unsafe { std::slice::from_raw_parts(p.cast::<K>(), w) }
+        };
+        let mut best: Vec<K> = xrow(0).to_vec();
+        let mut index = vec![0usize; w];
+        for i in 1..ctx.d {
+            argmax_update(&mut best, &mut index, xrow(i), i);
+        }
+        let mut co = offs;
+        for &i in &index {
+            ctx.put(&co, i);
+            for (c, s) in co.iter_mut().zip(self.inner.strides) {
+                *c += s;
+            }
+        }
+    }
+}

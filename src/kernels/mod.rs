@@ -1,0 +1,9 @@
+//! Pure kernels over slices: no Python, no layout. Each is `#[inline(always)]` so that it is
+//! compiled for whichever ISA the caller was dispatched to.
+
+pub mod argmax;
+pub mod column;
+pub mod exp;
+pub mod row;
+pub mod shift;
+pub mod short;

@@ -1,0 +1,238 @@
+//! Array layout: which axes are reduced, how each operand steps through memory, and the
+//! (outer, row) iteration space after dropping unit axes and merging contiguous ones.
+//!
+//! Every operand (x, out and the auxiliary arrays) shares one shape; an operand that does not
+//! vary along an axis has stride 0 there. All strides are in bytes.
+
+use crate::error::{Error, Result};
+
+/// Most operands any operation walks in lockstep (x, out and four auxiliaries).
+pub const MAX_OPS: usize = 6;
+
+/// One axis of the iteration space: its length and each operand's byte stride.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dim {
+    pub len: usize,
+    pub strides: [isize; MAX_OPS],
+}
+
+/// The iteration space of a reduction: `outer` enumerates rows, `row` the elements of one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Outer axes, slowest first; the last has the smallest |x stride|.
+    pub outer: Vec<Dim>,
+    /// Reduced axes, slowest first.
+    pub row: Vec<Dim>,
+    /// Byte offsets to add to each operand's base pointer (from flipping negative strides).
+    pub offsets: [isize; MAX_OPS],
+}
+
+impl Layout {
+    /// Build the layout. `dims[i]` gives axis i's length and strides, `reduce[i]` whether it
+    /// is reduced. `permutable`: the reduction does not depend on element order (softmax,
+    /// logsumexp), so row axes may be reordered and flipped for memory order; argmax passes
+    /// false and keeps C order.
+    pub fn new(dims: &[Dim], reduce: &[bool], permutable: bool) -> Layout {
+        let mut offsets = [0isize; MAX_OPS];
+        let mut outer: Vec<Dim> = Vec::new();
+        let mut row: Vec<Dim> = Vec::new();
+        for (d, &r) in dims.iter().zip(reduce) {
+            if d.len == 1 {
+                continue;
+            }
+            if r {
+                row.push(*d);
+            } else {
+                outer.push(*d);
+            }
+        }
+        if row.iter().chain(&outer).any(|d| d.len == 0) {
+            // Empty: keep the axes as they are; nothing will be walked.
+            return Layout { outer, row, offsets };
+        }
+        flip_negative(&mut outer, &mut offsets);
+        sort_by_stride(&mut outer);
+        if permutable {
+            flip_negative(&mut row, &mut offsets);
+            sort_by_stride(&mut row);
+        }
+        Layout { outer: merge(outer), row: merge(row), offsets }
+    }
+
+    pub fn outer_len(&self) -> usize {
+        self.outer.iter().map(|d| d.len).product()
+    }
+
+    pub fn row_len(&self) -> usize {
+        self.row.iter().map(|d| d.len).product()
+    }
+
+    /// The single row axis, if the rows are one strided run.
+    pub fn row_run(&self) -> Option<Dim> {
+        match self.row.as_slice() {
+            [d] => Some(*d),
+            _ => None,
+        }
+    }
+}
+
+fn flip_negative(dims: &mut [Dim], offsets: &mut [isize; MAX_OPS]) {
+    for d in dims.iter_mut() {
+        if d.strides[0] < 0 {
+            for (o, s) in offsets.iter_mut().zip(d.strides.iter_mut()) {
+                *o += (d.len as isize - 1) * *s;
+                *s = -*s;
+            }
+        }
+    }
+}
+
+fn sort_by_stride(dims: &mut [Dim]) {
+    // Stable: ties (broadcast axes) keep their order.
+    dims.sort_by_key(|d| std::cmp::Reverse(d.strides[0].unsigned_abs()));
+}
+
+/// Merge neighbours `a, b` where every operand steps over `a` as `b.len` steps of `b`.
+fn merge(dims: Vec<Dim>) -> Vec<Dim> {
+    let mut out: Vec<Dim> = Vec::with_capacity(dims.len());
+    for d in dims {
+        if let Some(last) = out.last_mut() {
+            let fits = (0..MAX_OPS).all(|k| last.strides[k] == d.strides[k] * d.len as isize);
+            if fits {
+                last.len *= d.len;
+                last.strides = d.strides;
+                continue;
+            }
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// Normalise `axis` entries against `ndim` like NumPy: negative counts from the end,
+/// out of range or repeated raises AxisError. Returns a mask of reduced axes.
+pub fn axis_mask(axes: &[i64], ndim: usize) -> Result<Vec<bool>> {
+    let mut mask = vec![false; ndim];
+    for &a in axes {
+        let n = ndim as i64;
+        if a < -n || a >= n {
+            return Err(Error::Axis(format!(
+                "axis {a} is out of bounds for array of dimension {ndim}"
+            )));
+        }
+        let i = if a < 0 { a + n } else { a } as usize;
+        if mask[i] {
+            return Err(Error::Axis("duplicate value in 'axis'".into()));
+        }
+        mask[i] = true;
+    }
+    Ok(mask)
+}
+
+/// A position in a walk over `dims`: each operand's byte offset from its base.
+#[derive(Debug, Clone)]
+pub struct Walker<'a> {
+    dims: &'a [Dim],
+    index: Vec<usize>,
+    pub offsets: [isize; MAX_OPS],
+}
+
+impl<'a> Walker<'a> {
+    /// Start at flat (C-order) position `flat` of `dims`.
+    pub fn at(dims: &'a [Dim], mut flat: usize) -> Walker<'a> {
+        let mut index = vec![0; dims.len()];
+        let mut offsets = [0isize; MAX_OPS];
+        for (k, d) in dims.iter().enumerate().rev() {
+            let i = flat % d.len.max(1);
+            flat /= d.len.max(1);
+            index[k] = i;
+            for (o, s) in offsets.iter_mut().zip(d.strides) {
+                *o += i as isize * s;
+            }
+        }
+        Walker { dims, index, offsets }
+    }
+
+    /// Step to the next position (wrapping at the end).
+    #[inline]
+    pub fn advance(&mut self) {
+        for k in (0..self.dims.len()).rev() {
+            let d = &self.dims[k];
+            self.index[k] += 1;
+            for (o, s) in self.offsets.iter_mut().zip(d.strides) {
+                *o += s;
+            }
+            if self.index[k] < d.len {
+                return;
+            }
+            for (o, s) in self.offsets.iter_mut().zip(d.strides) {
+                *o -= s * d.len as isize;
+            }
+            self.index[k] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dim(len: usize, sx: isize, so: isize) -> Dim {
+        let mut strides = [0; MAX_OPS];
+        strides[0] = sx;
+        strides[1] = so;
+        Dim { len, strides }
+    }
+
+    #[test]
+    fn contiguous_rows_merge_into_one_run() {
+        // (2, 3, 4) f32 C-contiguous, reduce the last two axes.
+        let dims = [dim(2, 48, 48), dim(3, 16, 16), dim(4, 4, 4)];
+        let l = Layout::new(&dims, &[false, true, true], true);
+        assert_eq!(l.row, vec![dim(12, 4, 4)]);
+        assert_eq!(l.outer, vec![dim(2, 48, 48)]);
+    }
+
+    #[test]
+    fn transposed_axis_none_is_one_contiguous_run() {
+        // x.T of a (3, 4) f32 array: shape (4, 3), strides (4, 16).
+        let dims = [dim(4, 4, 4), dim(3, 16, 16)];
+        let l = Layout::new(&dims, &[true, true], true);
+        assert_eq!(l.row, vec![dim(12, 4, 4)]);
+    }
+
+    #[test]
+    fn argmax_rows_keep_c_order() {
+        let dims = [dim(4, 4, 0), dim(3, 16, 0)];
+        let l = Layout::new(&dims, &[true, true], false);
+        assert_eq!(l.row.len(), 2);
+        assert_eq!(l.row[0].len, 4);
+    }
+
+    #[test]
+    fn negative_strides_flip_with_offset() {
+        let dims = [dim(5, -4, -4), dim(3, 20, 20)];
+        let l = Layout::new(&dims, &[false, true], true);
+        assert_eq!(l.offsets[0], -16);
+        assert_eq!(l.outer, vec![dim(5, 4, 4)]);
+    }
+
+    #[test]
+    fn walker_visits_c_order() {
+        let dims = [dim(2, 100, 0), dim(3, 10, 0)];
+        let mut w = Walker::at(&dims, 2);
+        let mut seen = vec![w.offsets[0]];
+        for _ in 0..3 {
+            w.advance();
+            seen.push(w.offsets[0]);
+        }
+        assert_eq!(seen, vec![20, 100, 110, 120]);
+    }
+
+    #[test]
+    fn axis_mask_rejects_bad_axes() {
+        assert_eq!(axis_mask(&[-1], 3).unwrap(), vec![false, false, true]);
+        assert!(matches!(axis_mask(&[3], 3), Err(Error::Axis(_))));
+        assert!(matches!(axis_mask(&[0, -3], 3), Err(Error::Axis(_))));
+    }
+}

@@ -1,0 +1,1011 @@
+//! The softmax family (softmax, log_softmax, logsumexp and the (max, sum) partials used to
+//! merge chunks) run over a [`Layout`]: picks the path for the shape, cuts it into tasks and
+//! runs them, checking for interrupts between waves of tasks.
+//!
+//! Paths: contiguous rows are read in place; short contiguous rows take the flat path;
+//! reductions over a strided axis with a contiguous inner axis take the column path; long
+//! rows are cut into fixed superblocks whose partial (max, sum) are merged in order; anything
+//! else (other dtypes, byte order, `where=`, scattered axes) is gathered a row or a
+//! superblock at a time into a buffer of the compute type.
+
+use std::ops::Range;
+
+use crate::elem::{DType, Float};
+use crate::kernels::shift::{Shift, Temp, Unit};
+use crate::kernels::{column, row, short};
+use crate::layout::{Dim, Layout, Walker, MAX_OPS};
+use crate::parallel::{self, TASK_ELEMS};
+use crate::simd::{Job, Simd};
+
+/// Operand slots.
+pub const X: usize = 0;
+pub const OUT: usize = 1;
+pub const WHERE: usize = 2;
+pub const TEMP: usize = 3;
+pub const STAT_M: usize = 4;
+pub const STAT_S: usize = 5;
+
+/// Rows longer than this are cut into superblocks (the row no longer sits in L2).
+pub const BIG_ROW: usize = 1 << 16;
+/// Superblock length: the unit of work and of the fixed merge order for long rows.
+pub const SUPERBLOCK: usize = 1 << 14;
+/// Bytes of one column tile (d rows by w columns) that should stay in L2.
+const COLUMN_TILE_BYTES: usize = 1 << 18;
+/// Elements per wave of tasks; between waves the caller checks for Ctrl-C.
+const WAVE_ELEMS: usize = 1 << 23;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Softmax,
+    LogSoftmax,
+    LogSumExp,
+    /// Per-row max (into STAT_M) and sum of exp(x - max) (into STAT_S).
+    Stats,
+    /// Softmax from given STAT_M and STAT_S.
+    Finish,
+    /// log_softmax from given STAT_M and STAT_S.
+    FinishLog,
+}
+
+impl Kind {
+    fn writes_rows(self) -> bool {
+        matches!(self, Kind::Softmax | Kind::LogSoftmax | Kind::Finish | Kind::FinishLog)
+    }
+    fn is_log(self) -> bool {
+        matches!(self, Kind::LogSoftmax | Kind::FinishLog)
+    }
+    fn is_finish(self) -> bool {
+        matches!(self, Kind::Finish | Kind::FinishLog)
+    }
+}
+
+/// What a row with no mass gives (see API.md, "Special values").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmptyRows {
+    /// All -inf: NaN; all excluded by `where`: 0 (log: -inf).
+    Default,
+    Nan,
+    Zero,
+}
+
+/// One array: base pointer, storage dtype, byte order.
+#[derive(Clone, Copy, Debug)]
+pub struct Operand {
+    pub ptr: *mut u8,
+    pub dtype: DType,
+    pub swapped: bool,
+}
+
+impl Operand {
+    pub const NONE: Operand = Operand { ptr: std::ptr::null_mut(), dtype: DType::F64, swapped: false };
+}
+
+// SAFETY: an Operand is a plain address; the binding keeps the arrays alive and borrowed for
+// the whole call, and tasks touch disjoint output elements.
+unsafe impl Send for Operand {}
+// SAFETY: as above.
+unsafe impl Sync for Operand {}
+
+/// A checked request: operands validated and laid out by the binding.
+#[derive(Debug)]
+pub struct Request {
+    pub kind: Kind,
+    pub layout: Layout,
+    pub ops: [Operand; MAX_OPS],
+    pub has_where: bool,
+    /// Scalar temperature; ignored when `per_row_temp` (float64 values in the TEMP slot).
+    pub temperature: f64,
+    pub per_row_temp: bool,
+    pub empty_rows: EmptyRows,
+    /// `out` is `x` itself (same address, strides and dtype).
+    pub in_place: bool,
+    /// f32 or f64.
+    pub compute: DType,
+}
+
+/// Returned when the interrupt check fired between waves.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Interrupted;
+
+/// Run the request. `interrupted` is polled between waves of work.
+pub fn run(req: &Request, interrupted: &mut dyn FnMut() -> bool) -> Result<(), Interrupted> {
+    match req.compute {
+        DType::F32 => run_typed::<f32>(req, interrupted),
+        _ => run_typed::<f64>(req, interrupted),
+    }
+}
+
+/// Everything a task needs, fixed for the call.
+struct Ctx<'a, F> {
+    req: &'a Request,
+    d: usize,
+    /// The rows of x can be used in place as `&[F]`.
+    x_direct: bool,
+    /// The rows of out can be written in place as `&mut [F]`.
+    out_direct: bool,
+    _f: std::marker::PhantomData<F>,
+}
+
+impl<F: Float> Ctx<'_, F> {
+    fn row_dims(&self) -> &[Dim] {
+        &self.req.layout.row
+    }
+
+    /// Base address of operand `k` for the row at outer offsets `offs`.
+    #[inline(always)]
+    fn base(&self, k: usize, offs: &[isize; MAX_OPS]) -> *mut u8 {
+        let op = &self.req.ops[k];
+        // Offsets stay inside the operand's memory: they come from its own shape and strides.
+        op.ptr.wrapping_offset(self.req.layout.offsets[k] + offs[k])
+    }
+
+    #[inline(always)]
+    fn shift_for(&self, offs: &[isize; MAX_OPS]) -> f64 {
+        if self.req.per_row_temp {
+            // SAFETY: the TEMP operand is a float64 array broadcast over the outer axes.
+            unsafe { f64::load(self.base(TEMP, offs), DType::F64, false) }
+        } else {
+            self.req.temperature
+        }
+    }
+
+    /// The row's values `range` (flat positions) as the compute type, masked by `where`,
+    /// appended to `dst`. Returns how many are included.
+    ///
+    /// # Safety
+    /// `offs` must be the offsets of a row of this request.
+    #[inline(always)]
+    unsafe fn gather(&self, offs: &[isize; MAX_OPS], range: Range<usize>, dst: &mut Vec<F>) -> usize {
+        let x = &self.req.ops[X];
+        let xb = self.base(X, offs);
+        let wb = self.base(WHERE, offs);
+        let mut included = 0;
+        dst.clear();
+        let mut w = Walker::at(self.row_dims(), range.start);
+        for _ in range {
+            // SAFETY: the walker stays within the row, whose elements are readable.
+            unsafe {
+                let mut v = F::load(xb.wrapping_offset(w.offsets[X]), x.dtype, x.swapped);
+                if self.req.has_where {
+                    if wb.wrapping_offset(w.offsets[WHERE]).read() == 0 {
+                        v = F::NEG_INF;
+                    } else {
+                        included += 1;
+                    }
+                }
+                dst.push(v);
+            }
+            w.advance();
+        }
+        if self.req.has_where {
+            included
+        } else {
+            dst.len()
+        }
+    }
+
+    /// Write `src` to the row's output positions starting at flat position `start`.
+    ///
+    /// # Safety
+    /// `offs` must be the offsets of a row of this request, whose out is writable.
+    #[inline(always)]
+    unsafe fn scatter(&self, offs: &[isize; MAX_OPS], start: usize, src: &[F]) {
+        let ob = self.base(OUT, offs);
+        let dt = self.req.ops[OUT].dtype;
+        let mut w = Walker::at(self.row_dims(), start);
+        for &v in src {
+            // SAFETY: the walker stays within the row of out, which is writable.
+            unsafe { v.store(ob.wrapping_offset(w.offsets[OUT]), dt) };
+            w.advance();
+        }
+    }
+
+    /// The row of x in place.
+    ///
+    /// # Safety
+    /// Only when `x_direct`.
+    #[inline(always)]
+    unsafe fn x_slice(&self, offs: &[isize; MAX_OPS], range: Range<usize>) -> &[F] {
+        let p = self.base(X, offs).cast::<F>();
+        // SAFETY: x_direct means the row is `d` aligned, contiguous elements of type F.
+        unsafe { std::slice::from_raw_parts(p.add(range.start), range.len()) }
+    }
+
+    /// The row of out in place.
+    ///
+    /// # Safety
+    /// Only when `out_direct`; no other live reference to these elements.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn out_slice(&self, offs: &[isize; MAX_OPS], range: Range<usize>) -> &mut [F] {
+        let p = self.base(OUT, offs).cast::<F>();
+        // SAFETY: out_direct means the row is aligned contiguous F; tasks own disjoint rows.
+        unsafe { std::slice::from_raw_parts_mut(p.add(range.start), range.len()) }
+    }
+
+    /// Store a per-row scalar result into operand `k`.
+    #[inline(always)]
+    fn put(&self, k: usize, offs: &[isize; MAX_OPS], v: F) {
+        let dt = self.req.ops[k].dtype;
+        // SAFETY: per-row outputs have one writable element per outer position.
+        unsafe { v.store(self.base(k, offs), dt) }
+    }
+
+    #[inline(always)]
+    fn get_stat(&self, k: usize, offs: &[isize; MAX_OPS]) -> F {
+        let op = &self.req.ops[k];
+        // SAFETY: STAT_M / STAT_S inputs have one readable element per outer position.
+        unsafe { F::load(self.base(k, offs), op.dtype, op.swapped) }
+    }
+}
+
+/// The summary of a row whose maximum is not finite, or that contains NaN.
+#[derive(Clone, Copy, Debug)]
+struct Special {
+    nan: bool,
+    /// Maximum: +inf (mass on the +inf entries) or -inf (no mass).
+    m: f64,
+    /// Number of +inf entries.
+    posinf: f64,
+    /// Whether the row has any element `where` keeps.
+    any_included: bool,
+}
+
+impl Special {
+    fn scan<F: Float>(xs: &[F], any_included: bool) -> Special {
+        let mut s = Special { nan: false, m: f64::NEG_INFINITY, posinf: 0.0, any_included };
+        s.add(xs);
+        s
+    }
+
+    fn add<F: Float>(&mut self, xs: &[F]) {
+        for &v in xs {
+            if v.is_nan() {
+                self.nan = true;
+            } else if v == F::INF {
+                self.posinf += 1.0;
+                self.m = f64::INFINITY;
+            }
+        }
+    }
+
+    /// An empty row: NaN or zero mass.
+    fn empty_is_nan(&self, rule: EmptyRows) -> bool {
+        match rule {
+            EmptyRows::Nan => true,
+            EmptyRows::Zero => false,
+            EmptyRows::Default => self.any_included,
+        }
+    }
+
+    /// The output for element value `v` (softmax or log_softmax).
+    #[inline(always)]
+    fn value<F: Float>(&self, v: F, log: bool, rule: EmptyRows) -> F {
+        if self.nan {
+            return F::NAN;
+        }
+        if self.m == f64::INFINITY {
+            return match (v == F::INF, log) {
+                (true, false) => F::from_f64(1.0 / self.posinf),
+                (true, true) => F::from_f64(-self.posinf.ln()),
+                (false, false) => F::ZERO,
+                (false, true) => F::NEG_INF,
+            };
+        }
+        match (self.empty_is_nan(rule), log) {
+            (true, _) => F::NAN,
+            (false, false) => F::ZERO,
+            (false, true) => F::NEG_INF,
+        }
+    }
+
+    /// logsumexp of the row, and its (max, sum) partials.
+    fn lse(&self) -> (f64, f64, f64) {
+        if self.nan {
+            (f64::NAN, f64::NAN, f64::NAN)
+        } else if self.m == f64::INFINITY {
+            (f64::INFINITY, f64::INFINITY, self.posinf)
+        } else {
+            (f64::NEG_INFINITY, f64::NEG_INFINITY, 0.0)
+        }
+    }
+
+    /// From given partials (the finish kinds).
+    fn from_stats(m: f64, s: f64) -> Special {
+        Special {
+            nan: m.is_nan() || s.is_nan(),
+            m,
+            posinf: s,
+            any_included: true,
+        }
+    }
+}
+
+/// Per-task scratch buffers.
+struct Scratch<F> {
+    x: Vec<F>,
+    out: Vec<F>,
+}
+
+impl<F: Float> Scratch<F> {
+    fn new() -> Self {
+        Scratch { x: Vec::new(), out: Vec::new() }
+    }
+}
+
+fn run_typed<F: Float>(req: &Request, interrupted: &mut dyn FnMut() -> bool) -> Result<(), Interrupted> {
+    let l = &req.layout;
+    let n = l.outer_len();
+    let d = l.row_len();
+    if n == 0 || (d == 0 && req.kind.writes_rows()) {
+        return Ok(());
+    }
+    let size = std::mem::size_of::<F>() as isize;
+    let aligned = |k: usize| {
+        let p = req.ops[k].ptr as usize as isize + l.offsets[k];
+        p % size == 0 && l.outer.iter().chain(&l.row).all(|dim| dim.strides[k] % size == 0)
+    };
+    let run1 = l.row_run();
+    let x_direct = !req.has_where
+        && req.ops[X].dtype == F::DTYPE
+        && !req.ops[X].swapped
+        && run1.is_some_and(|r| r.strides[X] == size)
+        && aligned(X);
+    let out_direct = req.kind.writes_rows()
+        && req.ops[OUT].dtype == F::DTYPE
+        && run1.is_some_and(|r| r.strides[OUT] == size)
+        && aligned(OUT);
+    let ctx = Ctx::<F> { req, d, x_direct, out_direct, _f: std::marker::PhantomData };
+
+    // Column path: one strided reduced axis, the innermost outer axis contiguous.
+    if let (Some(r), Some(inner)) = (run1, l.outer.last()) {
+        let col_ok = !req.has_where
+            && !req.per_row_temp
+            && req.ops[X].dtype == F::DTYPE
+            && !req.ops[X].swapped
+            && aligned(X)
+            && r.strides[X] != size
+            && r.strides[X] > 0
+            && inner.strides[X] == size
+            && (!req.kind.writes_rows()
+                || (req.ops[OUT].dtype == F::DTYPE && inner.strides[OUT] == size && aligned(OUT)));
+        if col_ok {
+            return run_columns(&ctx, interrupted);
+        }
+    }
+    if d > BIG_ROW {
+        return run_superblocks(&ctx, interrupted);
+    }
+    // Short rows laid end to end.
+    if let [outer] = l.outer.as_slice() {
+        let row_bytes = d as isize * size;
+        let short_ok = x_direct
+            && !req.per_row_temp
+            && !req.kind.is_finish()
+            && (2..=short::SHORT_MAX).contains(&d)
+            && outer.strides[X] == row_bytes
+            && (!req.kind.writes_rows() || (out_direct && outer.strides[OUT] == row_bytes));
+        if short_ok {
+            let job = ShortJob { ctx: &ctx };
+            let tasks = n.div_ceil(short::SHORT_ROWS);
+            return in_waves(&job, tasks, short::SHORT_ROWS * d, interrupted);
+        }
+    }
+    let rows_per_task = (TASK_ELEMS / d.max(1)).clamp(1, n);
+    let job = RowsJob { ctx: &ctx, rows_per_task };
+    in_waves(&job, n.div_ceil(rows_per_task), rows_per_task * d.max(1), interrupted)
+}
+
+/// Run `tasks` tasks of about `task_elems` elements each, in waves.
+fn in_waves<J: Job>(
+    job: &J,
+    tasks: usize,
+    task_elems: usize,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<(), Interrupted> {
+    let per_wave = (WAVE_ELEMS / task_elems.max(1)).max(1);
+    let mut start = 0;
+    while start < tasks {
+        let end = (start + per_wave).min(tasks);
+        parallel::run_range(job, start..end, (end - start) * task_elems);
+        start = end;
+        if start < tasks && interrupted() {
+            return Err(Interrupted);
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Rows that fit in L2: three passes per row.
+
+struct RowsJob<'a, F> {
+    ctx: &'a Ctx<'a, F>,
+    rows_per_task: usize,
+}
+
+impl<F: Float> Job for RowsJob<'_, F> {
+    #[inline(always)]
+    fn run<S: Simd>(&self, task: usize) {
+        let ctx = self.ctx;
+        let n = ctx.req.layout.outer_len();
+        let start = task * self.rows_per_task;
+        let end = (start + self.rows_per_task).min(n);
+        let mut sc = Scratch::new();
+        let mut w = Walker::at(&ctx.req.layout.outer, start);
+        for _ in start..end {
+            let offs = w.offsets;
+            let t = ctx.shift_for(&offs);
+            if t == 1.0 {
+                one_row::<F, S, Unit>(ctx, &offs, Unit, &mut sc);
+            } else {
+                one_row::<F, S, Temp<F>>(ctx, &offs, Temp::new(t), &mut sc);
+            }
+            w.advance();
+        }
+    }
+}
+
+#[inline(always)]
+fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
+    ctx: &Ctx<'_, F>,
+    offs: &[isize; MAX_OPS],
+    sh: Sh,
+    sc: &mut Scratch<F>,
+) {
+    let d = ctx.d;
+    let kind = ctx.req.kind;
+    let mut included = d;
+    let xs: &[F] = if ctx.x_direct && !(ctx.req.in_place && kind.writes_rows()) {
+        // SAFETY: x_direct.
+        unsafe { ctx.x_slice(offs, 0..d) }
+    } else {
+        // SAFETY: offs is a row of this request.
+        included = unsafe { ctx.gather(offs, 0..d, &mut sc.x) };
+        &sc.x
+    };
+    let (m, acc) = if kind.is_finish() {
+        let m = ctx.get_stat(STAT_M, offs);
+        let s = ctx.get_stat(STAT_S, offs).to_f64();
+        (m, row::Acc { hi: s, lo: 0.0, count: 0.0 })
+    } else {
+        (row::max(xs), row::Acc::default())
+    };
+    let finite = m > F::NEG_INF && m < F::INF;
+    if !finite || (kind.is_finish() && acc.value().is_nan()) {
+        let sp = if kind.is_finish() {
+            Special::from_stats(m.to_f64(), acc.value())
+        } else {
+            Special::scan(xs, included > 0)
+        };
+        write_special(ctx, offs, &sp, xs, &mut sc.out);
+        return;
+    }
+    match kind {
+        Kind::LogSumExp | Kind::Stats => {
+            let acc = row::sum_exp::<F, S, Sh>(xs, m, sh);
+            put_stats(ctx, offs, sh.apply(m.to_f64()), m, acc);
+        }
+        _ => {
+            let out: &mut [F] = if ctx.out_direct {
+                // SAFETY: out_direct; this task owns the row.
+                unsafe { ctx.out_slice(offs, 0..d) }
+            } else {
+                sc.out.resize(d, F::ZERO);
+                &mut sc.out
+            };
+            match kind {
+                Kind::Softmax => {
+                    let acc = row::sum_exp_into::<F, S, Sh>(xs, m, sh, out);
+                    row::scale(out, F::from_f64(1.0 / acc.value()));
+                }
+                Kind::LogSoftmax => {
+                    let acc = row::sum_exp::<F, S, Sh>(xs, m, sh);
+                    row::log_shift::<F, S, Sh>(xs, m, sh, F::from_f64(row::log_of_sum(acc)), out);
+                }
+                Kind::Finish => {
+                    row::exp_scale::<F, S, Sh>(xs, m, sh, F::from_f64(1.0 / acc.value()), out)
+                }
+                _ => row::log_shift::<F, S, Sh>(xs, m, sh, F::from_f64(acc.value().ln()), out),
+            }
+            if !ctx.out_direct {
+                // SAFETY: offs is a row of this request.
+                unsafe { ctx.scatter(offs, 0, &sc.out) };
+            }
+        }
+    }
+}
+
+/// Store logsumexp (m / T + log sum) or the (max, sum) partials of one row.
+#[inline(always)]
+fn put_stats<F: Float>(ctx: &Ctx<'_, F>, offs: &[isize; MAX_OPS], m_scaled: f64, m: F, acc: row::Acc) {
+    if ctx.req.kind == Kind::LogSumExp {
+        ctx.put(OUT, offs, F::from_f64(m_scaled + row::log_of_sum(acc)));
+    } else {
+        let s = acc.value();
+        ctx.put(STAT_M, offs, if s.is_nan() { F::NAN } else { m });
+        ctx.put(STAT_S, offs, F::from_f64(s));
+    }
+}
+
+/// Outputs of a row with no finite maximum (or NaN partials), from its values `xs`.
+fn write_special<F: Float>(
+    ctx: &Ctx<'_, F>,
+    offs: &[isize; MAX_OPS],
+    sp: &Special,
+    xs: &[F],
+    buf: &mut Vec<F>,
+) {
+    let kind = ctx.req.kind;
+    if kind.writes_rows() {
+        let rule = ctx.req.empty_rows;
+        let log = kind.is_log();
+        let vals: Vec<F> = xs.iter().map(|&v| sp.value(v, log, rule)).collect();
+        if ctx.out_direct {
+            // SAFETY: out_direct; this task owns the row.
+            unsafe { ctx.out_slice(offs, 0..xs.len()) }.copy_from_slice(&vals);
+        } else {
+            buf.clear();
+            buf.extend_from_slice(&vals);
+            // SAFETY: offs is a row of this request.
+            unsafe { ctx.scatter(offs, 0, buf) };
+        }
+        return;
+    }
+    let (lse, m, s) = sp.lse();
+    if kind == Kind::LogSumExp {
+        ctx.put(OUT, offs, F::from_f64(lse));
+    } else {
+        ctx.put(STAT_M, offs, F::from_f64(m));
+        ctx.put(STAT_S, offs, F::from_f64(s));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Short contiguous rows: scalar per-row work, flat exponentials.
+
+struct ShortJob<'a, F> {
+    ctx: &'a Ctx<'a, F>,
+}
+
+impl<F: Float> Job for ShortJob<'_, F> {
+    #[inline(always)]
+    fn run<S: Simd>(&self, task: usize) {
+        let t = self.ctx.req.temperature;
+        if t == 1.0 {
+            short_rows::<F, S, Unit>(self.ctx, task, Unit);
+        } else {
+            short_rows::<F, S, Temp<F>>(self.ctx, task, Temp::new(t));
+        }
+    }
+}
+
+#[inline(always)]
+fn short_rows<F: Float, S: Simd, Sh: Shift<F>>(ctx: &Ctx<'_, F>, task: usize, sh: Sh) {
+    let d = ctx.d;
+    let n = ctx.req.layout.outer_len();
+    let r0 = task * short::SHORT_ROWS;
+    let rows = short::SHORT_ROWS.min(n - r0);
+    let len = rows * d;
+    let outer = ctx.req.layout.outer[0];
+    let mut offs = [0isize; MAX_OPS];
+    for (o, s) in offs.iter_mut().zip(outer.strides) {
+        *o = s * r0 as isize;
+    }
+    let mut mexp = vec![F::ZERO; len];
+    let mut m = vec![F::ZERO; rows];
+    let mut e = vec![F::ZERO; len];
+    let mut sums = vec![0.0f64; rows];
+    let kind = ctx.req.kind;
+    let copy;
+    // SAFETY: x_direct; rows r0..r0+rows are `len` contiguous elements.
+    let xall = unsafe { ctx.x_slice(&offs, 0..len) };
+    let xs: &[F] = if ctx.req.in_place && kind.writes_rows() {
+        copy = xall.to_vec();
+        &copy
+    } else {
+        xall
+    };
+    if !short::row_max_expand(xs, d, &mut m, &mut mexp) {
+        // A row with no finite maximum: do this block row by row.
+        let mut sc = Scratch::new();
+        let mut w = Walker::at(&ctx.req.layout.outer, r0);
+        for _ in 0..rows {
+            one_row::<F, S, Sh>(ctx, &w.offsets, sh, &mut sc);
+            w.advance();
+        }
+        return;
+    }
+    short::exp_flat::<F, S, Sh>(xs, &mexp, sh, &mut e);
+    short::row_sums(&e, d, &mut sums);
+    match kind {
+        Kind::Softmax => {
+            let inv: Vec<F> = sums.iter().map(|&s| F::from_f64(1.0 / s)).collect();
+            // SAFETY: out_direct and contiguous over these rows; this task owns them.
+            let out = unsafe { ctx.out_slice(&offs, 0..len) };
+            short::scale_rows(&e, d, &inv, out);
+        }
+        Kind::LogSoftmax => {
+            for (row, &s) in mexp.chunks_exact_mut(d).zip(&sums) {
+                row.fill(F::from_f64((s - 1.0).ln_1p()));
+            }
+            // Reuse `e` for the expanded maxima (mexp now holds the log-sums).
+            for (row, &mv) in e.chunks_exact_mut(d).zip(&m) {
+                row.fill(mv);
+            }
+            // SAFETY: as above.
+            let out = unsafe { ctx.out_slice(&offs, 0..len) };
+            short::log_flat::<F, S, Sh>(xs, &e, &mexp, sh, out);
+        }
+        _ => {
+            let mut w = Walker::at(&ctx.req.layout.outer, r0);
+            for (&mv, &s) in m.iter().zip(&sums) {
+                let acc = row::Acc { hi: s - 1.0, lo: 0.0, count: 1.0 };
+                put_stats(ctx, &w.offsets, sh.apply(mv.to_f64()), mv, acc);
+                w.advance();
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Columns: a strided reduced axis, contiguous inner axis.
+
+struct ColumnJob<'a, F> {
+    ctx: &'a Ctx<'a, F>,
+    /// Outer axes other than the inner one.
+    rest: &'a [Dim],
+    inner: Dim,
+    tile: usize,
+    tiles: usize,
+}
+
+fn run_columns<F: Float>(ctx: &Ctx<'_, F>, interrupted: &mut dyn FnMut() -> bool) -> Result<(), Interrupted> {
+    let l = &ctx.req.layout;
+    let inner = *l.outer.last().expect("column path has an inner axis");
+    let rest = &l.outer[..l.outer.len() - 1];
+    let per_col = ctx.d * std::mem::size_of::<F>();
+    let tile = ((COLUMN_TILE_BYTES / per_col.max(1)) / 16 * 16).clamp(16, 1024).min(inner.len);
+    let tiles = inner.len.div_ceil(tile);
+    let job = ColumnJob { ctx, rest, inner, tile, tiles };
+    let n_rest: usize = rest.iter().map(|d| d.len).product();
+    in_waves(&job, n_rest * tiles, tile * ctx.d, interrupted)
+}
+
+impl<F: Float> Job for ColumnJob<'_, F> {
+    #[inline(always)]
+    fn run<S: Simd>(&self, task: usize) {
+        let t = self.ctx.req.temperature;
+        if t == 1.0 {
+            self.tile_of::<S, Unit>(task, Unit);
+        } else {
+            self.tile_of::<S, Temp<F>>(task, Temp::new(t));
+        }
+    }
+}
+
+impl<F: Float> ColumnJob<'_, F> {
+    #[inline(always)]
+    fn tile_of<S: Simd, Sh: Shift<F>>(&self, task: usize, sh: Sh) {
+        let ctx = self.ctx;
+        let req = ctx.req;
+        let (o, t) = (task / self.tiles, task % self.tiles);
+        let j0 = t * self.tile;
+        let w = self.tile.min(self.inner.len - j0);
+        let mut offs = Walker::at(self.rest, o).offsets;
+        for (k, off) in offs.iter_mut().enumerate() {
+            *off += self.inner.strides[k] * j0 as isize;
+        }
+        let rd = req.layout.row[0];
+        let d = ctx.d;
+        let xrow = |i: usize| -> &[F] {
+            let p = ctx.base(X, &offs).wrapping_offset(rd.strides[X] * i as isize).cast::<F>();
+            // SAFETY: the column path requires aligned, contiguous F across the inner axis.
+            unsafe { std::slice::from_raw_parts(p, w) }
+        };
+        let kind = req.kind;
+        let mut m = vec![F::NEG_INF; w];
+        let mut s_tot = vec![0.0f64; w];
+        if kind.is_finish() {
+            let mut co = offs;
+            for j in 0..w {
+                m[j] = ctx.get_stat(STAT_M, &co);
+                s_tot[j] = ctx.get_stat(STAT_S, &co).to_f64();
+                for (c, s) in co.iter_mut().zip(self.inner.strides) {
+                    *c += s;
+                }
+            }
+        } else {
+            for i in 0..d {
+                column::max_update(&mut m, xrow(i));
+            }
+            // Non-finite maxima use a neutral 0 here and are redone column by column below.
+            let special: Vec<bool> = m.iter().map(|&v| !(v > F::NEG_INF && v < F::INF)).collect();
+            for (mv, &sp) in m.iter_mut().zip(&special) {
+                if sp {
+                    *mv = F::ZERO;
+                }
+            }
+            let mut part = vec![F::ZERO; w];
+            let mut ones = vec![F::ZERO; w];
+            let mut ones_tot = vec![0.0f64; w];
+            for i in 0..d {
+                column::sum_update::<F, S, Sh>(&mut part, &mut ones, xrow(i), &m, sh);
+                if (i + 1) % column::COL_FOLD == 0 || i + 1 == d {
+                    column::fold(&mut s_tot, &mut part);
+                    column::fold(&mut ones_tot, &mut ones);
+                }
+            }
+            for ((st, &c), &sp) in s_tot.iter_mut().zip(&ones_tot).zip(&special) {
+                // From here on s_tot holds sum - 1: the count and the rest stay apart until
+                // log1p, as in `row::Acc::minus_one`.
+                *st = if sp { f64::NAN } else { (c - 1.0) + *st };
+            }
+        }
+        if kind.is_finish() {
+            for v in s_tot.iter_mut() {
+                *v -= 1.0;
+            }
+        }
+        let bad = (0..w).any(|j| !(m[j] > F::NEG_INF && m[j] < F::INF) || s_tot[j].is_nan());
+        if bad {
+            // A column with no finite maximum, or NaN: redo this tile column by column on
+            // gathered copies (correct in place too, since each column is read before it is
+            // written).
+            let col = self.col_ctx();
+            let mut co = offs;
+            let mut sc = Scratch::new();
+            for _ in 0..w {
+                one_row::<F, S, Sh>(&col, &co, sh, &mut sc);
+                for (c, s) in co.iter_mut().zip(self.inner.strides) {
+                    *c += s;
+                }
+            }
+            return;
+        }
+        match kind {
+            Kind::LogSumExp | Kind::Stats => {
+                let mut co = offs;
+                for j in 0..w {
+                    let acc = row::Acc { hi: s_tot[j], lo: 0.0, count: 1.0 };
+                    put_stats(ctx, &co, sh.apply(m[j].to_f64()), m[j], acc);
+                    for (c, s) in co.iter_mut().zip(self.inner.strides) {
+                        *c += s;
+                    }
+                }
+            }
+            _ => {
+                let log = kind.is_log();
+                let f: Vec<F> = s_tot
+                    .iter()
+                    .map(|&mo| F::from_f64(if log { mo.ln_1p() } else { 1.0 / (1.0 + mo) }))
+                    .collect();
+                let mut copy = vec![F::ZERO; if req.in_place { w } else { 0 }];
+                for i in 0..d {
+                    let op = ctx.base(OUT, &offs).wrapping_offset(rd.strides[OUT] * i as isize);
+                    // SAFETY: out is aligned contiguous F across the inner axis (column path
+                    // condition); this task owns these w columns.
+                    let out = unsafe { std::slice::from_raw_parts_mut(op.cast::<F>(), w) };
+                    let xr: &[F] = if req.in_place {
+                        copy.copy_from_slice(xrow(i));
+                        &copy
+                    } else {
+                        xrow(i)
+                    };
+                    if log {
+                        column::log_shift::<F, S, Sh>(out, xr, &m, &f, sh);
+                    } else {
+                        column::exp_scale::<F, S, Sh>(out, xr, &m, &f, sh);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The same request seen as strided rows (no in-place views), for the scalar fallback.
+    fn col_ctx(&self) -> Ctx<'_, F> {
+        Ctx { req: self.ctx.req, d: self.ctx.d, x_direct: false, out_direct: false, _f: std::marker::PhantomData }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Long rows: superblocks with a fixed merge order.
+
+/// Partial statistics of one superblock.
+#[derive(Clone, Copy, Debug)]
+struct Partial {
+    m: f64,
+    acc: row::Acc,
+    /// Contains +inf, or NaN, or only -inf: the row needs the special pass.
+    special: bool,
+    included: usize,
+}
+
+struct StatsJob<'a, F> {
+    ctx: &'a Ctx<'a, F>,
+    row0: usize,
+    blocks: usize,
+    parts: &'a [std::sync::Mutex<Partial>],
+}
+
+impl<F: Float> Job for StatsJob<'_, F> {
+    #[inline(always)]
+    fn run<S: Simd>(&self, task: usize) {
+        let ctx = self.ctx;
+        let (r, b) = (self.row0 + task / self.blocks, task % self.blocks);
+        let offs = Walker::at(&ctx.req.layout.outer, r).offsets;
+        let range = b * SUPERBLOCK..((b + 1) * SUPERBLOCK).min(ctx.d);
+        let mut buf = Vec::new();
+        let mut included = range.len();
+        let xs: &[F] = if ctx.x_direct {
+            // SAFETY: x_direct.
+            unsafe { ctx.x_slice(&offs, range) }
+        } else {
+            // SAFETY: offs is a row of this request.
+            included = unsafe { ctx.gather(&offs, range, &mut buf) };
+            &buf
+        };
+        let m = row::max(xs);
+        let t = ctx.shift_for(&offs);
+        let acc = if !(m > F::NEG_INF && m < F::INF) {
+            row::Acc::default()
+        } else if t == 1.0 {
+            row::sum_exp::<F, S, Unit>(xs, m, Unit)
+        } else {
+            row::sum_exp::<F, S, Temp<F>>(xs, m, Temp::new(t))
+        };
+        let special = m == F::INF || acc.value().is_nan() || (m == F::NEG_INF && xs.iter().any(|v| v.is_nan()));
+        let p = Partial { m: m.to_f64(), acc, special, included };
+        *self.parts[task].lock().unwrap_or_else(|e| e.into_inner()) = p;
+    }
+}
+
+/// The merged statistics of a long row.
+#[derive(Clone, Copy, Debug)]
+struct Merged {
+    m: f64,
+    acc: row::Acc,
+    special: bool,
+    any_included: bool,
+}
+
+fn merge_row(parts: &[Partial], t: f64) -> Merged {
+    let mut out = Merged { m: f64::NEG_INFINITY, acc: row::Acc::default(), special: false, any_included: false };
+    for p in parts {
+        out.special |= p.special;
+        out.any_included |= p.included > 0;
+        if p.special || p.m == f64::NEG_INFINITY {
+            continue;
+        }
+        if p.m > out.m {
+            let f = ((out.m - p.m) / t).exp();
+            out.acc = out.acc.scaled(f);
+            out.acc.merge(p.acc);
+            out.m = p.m;
+        } else {
+            let f = ((p.m - out.m) / t).exp();
+            if p.m == out.m {
+                out.acc.merge(p.acc);
+            } else {
+                out.acc.merge(p.acc.scaled(f));
+            }
+        }
+    }
+    out.special |= out.m == f64::NEG_INFINITY;
+    out
+}
+
+struct WriteJob<'a, F> {
+    ctx: &'a Ctx<'a, F>,
+    row0: usize,
+    blocks: usize,
+    merged: &'a [Merged],
+}
+
+impl<F: Float> Job for WriteJob<'_, F> {
+    #[inline(always)]
+    fn run<S: Simd>(&self, task: usize) {
+        let ctx = self.ctx;
+        let (ri, b) = (task / self.blocks, task % self.blocks);
+        let mg = self.merged[ri];
+        if mg.special {
+            return; // written by the special pass
+        }
+        let offs = Walker::at(&ctx.req.layout.outer, self.row0 + ri).offsets;
+        let range = b * SUPERBLOCK..((b + 1) * SUPERBLOCK).min(ctx.d);
+        let mut bx = Vec::new();
+        let xs: &[F] = if ctx.x_direct && !ctx.req.in_place {
+            // SAFETY: x_direct.
+            unsafe { ctx.x_slice(&offs, range.clone()) }
+        } else {
+            // SAFETY: offs is a row of this request.
+            unsafe { ctx.gather(&offs, range.clone(), &mut bx) };
+            &bx
+        };
+        let mut bo = Vec::new();
+        let out: &mut [F] = if ctx.out_direct {
+            // SAFETY: out_direct; this task owns this superblock of the row.
+            unsafe { ctx.out_slice(&offs, range.clone()) }
+        } else {
+            bo.resize(range.len(), F::ZERO);
+            &mut bo
+        };
+        let m = F::from_f64(mg.m);
+        let t = ctx.shift_for(&offs);
+        let log = ctx.req.kind.is_log();
+        let f = if log { row::log_of_sum(mg.acc) } else { 1.0 / mg.acc.value() };
+        match (log, t == 1.0) {
+            (false, true) => row::exp_scale::<F, S, Unit>(xs, m, Unit, F::from_f64(f), out),
+            (false, false) => row::exp_scale::<F, S, Temp<F>>(xs, m, Temp::new(t), F::from_f64(f), out),
+            (true, true) => row::log_shift::<F, S, Unit>(xs, m, Unit, F::from_f64(f), out),
+            (true, false) => row::log_shift::<F, S, Temp<F>>(xs, m, Temp::new(t), F::from_f64(f), out),
+        }
+        if !ctx.out_direct {
+            // SAFETY: offs is a row of this request.
+            unsafe { ctx.scatter(&offs, range.start, &bo) };
+        }
+    }
+}
+
+fn run_superblocks<F: Float>(ctx: &Ctx<'_, F>, interrupted: &mut dyn FnMut() -> bool) -> Result<(), Interrupted> {
+    let n = ctx.req.layout.outer_len();
+    let blocks = ctx.d.div_ceil(SUPERBLOCK);
+    let rows_per_wave = (WAVE_ELEMS / ctx.d).max(1);
+    let mut r0 = 0;
+    while r0 < n {
+        let rows = rows_per_wave.min(n - r0);
+        let empty = Partial { m: f64::NEG_INFINITY, acc: row::Acc::default(), special: false, included: 0 };
+        let parts: Vec<std::sync::Mutex<Partial>> = (0..rows * blocks).map(|_| std::sync::Mutex::new(empty)).collect();
+        let job = StatsJob { ctx, row0: r0, blocks, parts: &parts };
+        parallel::run_range(&job, 0..rows * blocks, rows * ctx.d);
+        let parts: Vec<Partial> = parts.into_iter().map(|p| p.into_inner().unwrap_or_else(|e| e.into_inner())).collect();
+        let mut merged = Vec::with_capacity(rows);
+        let mut w = Walker::at(&ctx.req.layout.outer, r0);
+        for ri in 0..rows {
+            let t = ctx.shift_for(&w.offsets);
+            let mg = merge_row(&parts[ri * blocks..(ri + 1) * blocks], t);
+            merged.push(mg);
+            if mg.special {
+                special_long_row(ctx, &w.offsets, mg.any_included);
+            } else if !ctx.req.kind.writes_rows() {
+                let m = F::from_f64(mg.m);
+                put_stats(ctx, &w.offsets, mg.m / t, m, mg.acc);
+            }
+            w.advance();
+        }
+        if ctx.req.kind.writes_rows() {
+            let job = WriteJob { ctx, row0: r0, blocks, merged: &merged };
+            parallel::run_range(&job, 0..rows * blocks, rows * ctx.d);
+        }
+        r0 += rows;
+        if r0 < n && interrupted() {
+            return Err(Interrupted);
+        }
+    }
+    Ok(())
+}
+
+/// A long row with +inf, NaN or no mass: scan, then write, a superblock at a time.
+fn special_long_row<F: Float>(ctx: &Ctx<'_, F>, offs: &[isize; MAX_OPS], any_included: bool) {
+    let d = ctx.d;
+    let mut buf = Vec::new();
+    let mut sp = Special { nan: false, m: f64::NEG_INFINITY, posinf: 0.0, any_included };
+    for b in (0..d).step_by(SUPERBLOCK) {
+        // SAFETY: offs is a row of this request.
+        unsafe { ctx.gather(offs, b..(b + SUPERBLOCK).min(d), &mut buf) };
+        sp.add(&buf);
+    }
+    if !ctx.req.kind.writes_rows() {
+        write_special(ctx, offs, &sp, &[], &mut buf);
+        return;
+    }
+    let (log, rule) = (ctx.req.kind.is_log(), ctx.req.empty_rows);
+    for b in (0..d).step_by(SUPERBLOCK) {
+        let range = b..(b + SUPERBLOCK).min(d);
+        // SAFETY: offs is a row of this request.
+        unsafe { ctx.gather(offs, range.clone(), &mut buf) };
+        let vals: Vec<F> = buf.iter().map(|&v| sp.value(v, log, rule)).collect();
+        // SAFETY: as above; out is writable.
+        unsafe { ctx.scatter(offs, range.start, &vals) };
+    }
+}

@@ -1,0 +1,128 @@
+//! Runtime ISA selection.
+//!
+//! Kernels are written once, generic over a zero-sized [`Simd`] marker, and marked
+//! `#[inline(always)]`; [`dispatch`] enters them through a `#[target_feature]` trampoline so
+//! the compiler vectorizes the same source for AVX-512, AVX2+FMA, NEON or the baseline.
+//! The choice is made once per block of work, never per row.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+/// An instruction-set level the kernels can be compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// Plain Rust with the target's default features (SSE2 on x86_64).
+    Generic = 1,
+    /// AVX2 with FMA (x86_64).
+    Avx2 = 2,
+    /// AVX-512 F/BW/DQ/VL with FMA (x86_64).
+    Avx512 = 3,
+    /// NEON with FMA (aarch64).
+    Neon = 4,
+}
+
+impl Isa {
+    pub const ALL: [Isa; 4] = [Isa::Generic, Isa::Avx2, Isa::Avx512, Isa::Neon];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Generic => "generic",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+            Isa::Neon => "neon",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Isa> {
+        Isa::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    /// Whether this CPU can run code compiled for `self`.
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Generic => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => x86_64::has_avx2(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => x86_64::has_avx512(),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => aarch64::has_neon(),
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// Every level this CPU can run, best last.
+    pub fn available() -> Vec<Isa> {
+        Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
+    }
+
+    fn best() -> Isa {
+        [Isa::Avx512, Isa::Neon, Isa::Avx2]
+            .into_iter()
+            .find(|i| i.is_available())
+            .unwrap_or(Isa::Generic)
+    }
+}
+
+/// Compile-time facts a kernel may branch on (the branches fold away).
+pub trait Simd: Copy + Send + Sync + 'static {
+    /// Fused multiply-add is a single instruction (otherwise `mul_add` is a slow libm call).
+    const FMA: bool;
+}
+
+#[derive(Clone, Copy)]
+pub struct Generic;
+impl Simd for Generic {
+    const FMA: bool = false;
+}
+
+/// One unit of work that runs the same code on any ISA.
+pub trait Job: Sync {
+    fn run<S: Simd>(&self, task: usize);
+}
+
+static SELECTED: AtomicU8 = AtomicU8::new(0);
+
+/// The ISA in use: `SOFTMAX_RS_ISA` if set to an available level, else the best one.
+pub fn selected() -> Isa {
+    match SELECTED.load(Ordering::Relaxed) {
+        0 => {
+            let isa = std::env::var("SOFTMAX_RS_ISA")
+                .ok()
+                .and_then(|n| Isa::from_name(n.trim()))
+                .filter(|i| i.is_available())
+                .unwrap_or_else(Isa::best);
+            SELECTED.store(isa as u8, Ordering::Relaxed);
+            isa
+        }
+        n => Isa::ALL[usize::from(n) - 1],
+    }
+}
+
+/// Force `isa` (tests use this to run every path). Returns false if this CPU lacks it.
+pub fn select(isa: Isa) -> bool {
+    if !isa.is_available() {
+        return false;
+    }
+    SELECTED.store(isa as u8, Ordering::Relaxed);
+    true
+}
+
+/// Run `job.run(task)` compiled for the selected ISA.
+#[inline]
+pub fn dispatch<J: Job>(job: &J, task: usize) {
+    match selected() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => x86_64::run_avx512(job, task),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => x86_64::run_avx2(job, task),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => aarch64::run_neon(job, task),
+        _ => job.run::<Generic>(task),
+    }
+}
