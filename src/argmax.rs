@@ -7,8 +7,8 @@ use crate::parallel::{self, TASK_ELEMS};
 use crate::reduce::{Operand, OUT, X};
 use crate::simd::{Job, Simd};
 
-/// Bytes of one column tile.
-const COLUMN_TILE_BYTES: usize = 1 << 18;
+/// Columns per tile: wide, so that memory is walked in order (see reduce.rs).
+const COLUMN_TILE: usize = 1024;
 
 /// A key type read from storage.
 trait Load: Key + Default {
@@ -138,7 +138,7 @@ fn run_typed<K: Load>(req: &ArgRequest) {
     if let (Some(r), Some(inner), true) = (run1, l.outer.last(), native && aligned) {
         if r.strides[X] != size && inner.strides[X] == size {
             let rest = &l.outer[..l.outer.len() - 1];
-            let tile = ((COLUMN_TILE_BYTES / (d * size as usize)) / 16 * 16).clamp(16, 1024).min(inner.len);
+            let tile = COLUMN_TILE.min(inner.len);
             let tiles = inner.len.div_ceil(tile);
             let n_rest: usize = rest.iter().map(|x| x.len).product();
             let job = ColumnJob::<K> { ctx: &ctx, rest, inner: *inner, row: r, tile, tiles, _k: Default::default() };

@@ -29,8 +29,10 @@ pub const STAT_S: usize = 5;
 pub const BIG_ROW: usize = 1 << 16;
 /// Superblock length: the unit of work and of the fixed merge order for long rows.
 pub const SUPERBLOCK: usize = 1 << 14;
-/// Bytes of one column tile (d rows by w columns) that should stay in L2.
-const COLUMN_TILE_BYTES: usize = 1 << 18;
+/// Columns per tile on the column path. PERF: wide tiles walk memory in order (each reduced
+/// index is one long contiguous run), which the prefetchers and the TLB need; the per-column
+/// state (about 28 bytes a column) stays in L1/L2.
+const COLUMN_TILE: usize = 1024;
 /// Elements per wave of tasks; between waves the caller checks for Ctrl-C.
 const WAVE_ELEMS: usize = 1 << 23;
 
@@ -573,15 +575,30 @@ impl<F: Float> Job for ShortJob<'_, F> {
     fn run<S: Simd>(&self, task: usize) {
         let t = self.ctx.req.temperature;
         if t == 1.0 {
-            short_rows::<F, S, Unit>(self.ctx, task, Unit);
+            short_rows_d::<F, S, Unit>(self.ctx, task, Unit);
         } else {
-            short_rows::<F, S, Temp<F>>(self.ctx, task, Temp::new(t));
+            short_rows_d::<F, S, Temp<F>>(self.ctx, task, Temp::new(t));
         }
     }
 }
 
+/// PERF: common class counts get their own unrolled copy.
 #[inline(always)]
-fn short_rows<F: Float, S: Simd, Sh: Shift<F>>(ctx: &Ctx<'_, F>, task: usize, sh: Sh) {
+fn short_rows_d<F: Float, S: Simd, Sh: Shift<F>>(ctx: &Ctx<'_, F>, task: usize, sh: Sh) {
+    match ctx.d {
+        2 => short_rows::<F, S, Sh, 2>(ctx, task, sh),
+        3 => short_rows::<F, S, Sh, 3>(ctx, task, sh),
+        4 => short_rows::<F, S, Sh, 4>(ctx, task, sh),
+        8 => short_rows::<F, S, Sh, 8>(ctx, task, sh),
+        10 => short_rows::<F, S, Sh, 10>(ctx, task, sh),
+        16 => short_rows::<F, S, Sh, 16>(ctx, task, sh),
+        32 => short_rows::<F, S, Sh, 32>(ctx, task, sh),
+        _ => short_rows::<F, S, Sh, 0>(ctx, task, sh),
+    }
+}
+
+#[inline(always)]
+fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(ctx: &Ctx<'_, F>, task: usize, sh: Sh) {
     let d = ctx.d;
     let n = ctx.req.layout.outer_len();
     let r0 = task * short::SHORT_ROWS;
@@ -606,7 +623,7 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>>(ctx: &Ctx<'_, F>, task: usize, sh
     } else {
         xall
     };
-    if !short::row_max_expand(xs, d, &mut m, &mut mexp) {
+    if !short::row_max_expand::<F, D>(xs, d, &mut m, &mut mexp) {
         // A row with no finite maximum: do this block row by row.
         let mut sc = Scratch::new();
         let mut w = Walker::at(&ctx.req.layout.outer, r0);
@@ -617,25 +634,21 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>>(ctx: &Ctx<'_, F>, task: usize, sh
         return;
     }
     short::exp_flat::<F, S, Sh>(xs, &mexp, sh, &mut e);
-    short::row_sums(&e, d, &mut sums);
+    short::row_sums::<F, D>(&e, d, &mut sums);
     match kind {
         Kind::Softmax => {
             let inv: Vec<F> = sums.iter().map(|&s| F::from_f64(1.0 / s)).collect();
             // SAFETY: out_direct and contiguous over these rows; this task owns them.
             let out = unsafe { ctx.out_slice(&offs, 0..len) };
-            short::scale_rows(&e, d, &inv, out);
+            short::scale_rows::<F, D>(&e, d, &inv, out);
         }
         Kind::LogSoftmax => {
-            for (row, &s) in mexp.chunks_exact_mut(d).zip(&sums) {
-                row.fill(F::from_f64((s - 1.0).ln_1p()));
-            }
-            // Reuse `e` for the expanded maxima (mexp now holds the log-sums).
-            for (row, &mv) in e.chunks_exact_mut(d).zip(&m) {
-                row.fill(mv);
-            }
+            let logs: Vec<F> = sums.iter().map(|&s| F::from_f64((s - 1.0).ln_1p())).collect();
+            // Reuse `e` for the expanded log-sums.
+            short::expand::<F, D>(&logs, d, &mut e);
             // SAFETY: as above.
             let out = unsafe { ctx.out_slice(&offs, 0..len) };
-            short::log_flat::<F, S, Sh>(xs, &e, &mexp, sh, out);
+            short::log_flat::<F, S, Sh>(xs, &mexp, &e, sh, out);
         }
         _ => {
             let mut w = Walker::at(&ctx.req.layout.outer, r0);
@@ -664,8 +677,7 @@ fn run_columns<F: Float>(ctx: &Ctx<'_, F>, interrupted: &mut dyn FnMut() -> bool
     let l = &ctx.req.layout;
     let inner = *l.outer.last().expect("column path has an inner axis");
     let rest = &l.outer[..l.outer.len() - 1];
-    let per_col = ctx.d * std::mem::size_of::<F>();
-    let tile = ((COLUMN_TILE_BYTES / per_col.max(1)) / 16 * 16).clamp(16, 1024).min(inner.len);
+    let tile = COLUMN_TILE.min(inner.len);
     let tiles = inner.len.div_ceil(tile);
     let job = ColumnJob { ctx, rest, inner, tile, tiles };
     let n_rest: usize = rest.iter().map(|d| d.len).product();

@@ -4,11 +4,14 @@ use crate::kernels::row::LANES;
 
 /// A comparable key: the integer types as they are, floats with NaN.
 pub trait Key: Copy + PartialOrd + Send + Sync + 'static {
+    /// Whether values can be NaN (lets the integer kernels skip the NaN tracking).
+    const HAS_NAN: bool;
     fn is_nan(self) -> bool;
 }
 
 macro_rules! int_key {
     ($($t:ty),*) => {$(impl Key for $t {
+        const HAS_NAN: bool = false;
         #[inline(always)]
         fn is_nan(self) -> bool { false }
     })*};
@@ -16,12 +19,14 @@ macro_rules! int_key {
 int_key!(u8, i8, i16, u16, i32, u32, i64, u64);
 
 impl Key for f32 {
+    const HAS_NAN: bool = true;
     #[inline(always)]
     fn is_nan(self) -> bool {
         self != self
     }
 }
 impl Key for f64 {
+    const HAS_NAN: bool = true;
     #[inline(always)]
     fn is_nan(self) -> bool {
         self != self
@@ -39,36 +44,68 @@ fn beats<K: Key>(v: K, b: K) -> bool {
 pub fn argmax_row<K: Key>(x: &[K]) -> usize {
     debug_assert!(!x.is_empty());
     if x.len() < 4 * LANES {
-        let mut best = 0;
-        for (i, &v) in x.iter().enumerate().skip(1) {
-            if beats(v, x[best]) {
-                best = i;
-            }
-        }
-        return best;
+        return argmax_scalar(x);
     }
-    // Long rows: a vector pass for the maximum (and whether any NaN is present), then a scan
-    // for its first position, which stops early.
-    let mut acc = [x[0]; LANES];
-    let mut nan = [false; LANES];
+    if x.len() > u32::MAX as usize {
+        return argmax_scalar(x);
+    }
+    // Long rows: one vector pass keeping, per lane, the best value and its first index, and
+    // the first NaN's index; then a reduction over the lanes.
+    let mut best = [x[0]; LANES];
+    let mut at = [0u32; LANES];
+    let mut nan_at = [u32::MAX; LANES];
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
-    for c in chunks {
+    for (ci, c) in chunks.enumerate() {
+        let base = (ci * LANES) as u32;
         for i in 0..LANES {
-            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
-            nan[i] |= c[i].is_nan();
+            let v = c[i];
+            let j = base + i as u32;
+            let gt = v > best[i];
+            best[i] = if gt { v } else { best[i] };
+            at[i] = if gt { j } else { at[i] };
+            if K::HAS_NAN {
+                let first = v.is_nan() && nan_at[i] == u32::MAX;
+                nan_at[i] = if first { j } else { nan_at[i] };
+            }
         }
     }
-    if nan.iter().any(|&b| b) || tail.iter().any(|v| v.is_nan()) {
-        return x.iter().position(|v| v.is_nan()).unwrap_or(0);
+    let t0 = x.len() - tail.len();
+    if K::HAS_NAN {
+        let n = nan_at.iter().min().copied().unwrap_or(u32::MAX);
+        if n != u32::MAX {
+            return n as usize;
+        }
+        if let Some(p) = tail.iter().position(|v| v.is_nan()) {
+            return t0 + p;
+        }
     }
-    let mut m = acc[0];
-    for &v in acc.iter().chain(tail) {
+    let mut m = best[0];
+    let mut mi = at[0];
+    for i in 1..LANES {
+        if best[i] > m || (best[i] == m && at[i] < mi) {
+            m = best[i];
+            mi = at[i];
+        }
+    }
+    let mut mi = mi as usize;
+    for (k, &v) in tail.iter().enumerate() {
         if v > m {
             m = v;
+            mi = t0 + k;
         }
     }
-    x.iter().position(|&v| v == m).unwrap_or(0)
+    mi
+}
+
+fn argmax_scalar<K: Key>(x: &[K]) -> usize {
+    let mut best = 0;
+    for (i, &v) in x.iter().enumerate().skip(1) {
+        if beats(v, x[best]) {
+            best = i;
+        }
+    }
+    best
 }
 
 /// One reduced index `i` of a column-wise argmax: update each column's best value and index.
@@ -105,6 +142,16 @@ mod tests {
         x[150] = f32::NAN;
         x[170] = f32::NAN;
         assert_eq!(argmax_row(&x), 150);
+        let mut long: Vec<i64> = (0..300).map(|i| (i * 31) % 17).collect();
+        assert_eq!(argmax_row(&long), reference(&long));
+        long[299] = 100;
+        assert_eq!(argmax_row(&long), 299);
+        let mut y = vec![0.5f64; 100];
+        y[0] = f64::NAN;
+        assert_eq!(argmax_row(&y), 0);
+        y[0] = 0.5;
+        y[97] = f64::NAN;
+        assert_eq!(argmax_row(&y), 97);
         let short = [1.0f64, f64::NAN, 5.0, f64::NAN];
         assert_eq!(argmax_row(&short), 1);
         let ties = [3i32, 7, 7, 1];

@@ -12,10 +12,22 @@ pub const SHORT_MAX: usize = 32;
 /// Rows per block: the block and its scratch stay in L1.
 pub const SHORT_ROWS: usize = 256;
 
+/// The row length: the compile-time `D` when the caller specialised on it (PERF: the
+/// per-row loops then unroll completely), else the runtime `d`.
+#[inline(always)]
+pub fn len<const D: usize>(d: usize) -> usize {
+    if D == 0 {
+        d
+    } else {
+        D
+    }
+}
+
 /// Per-row maxima of `x` (rows of `d`), also written out once per element into `mexp`.
 /// Returns false if some row's maximum is not finite (the caller takes the general path).
 #[inline(always)]
-pub fn row_max_expand<F: Float>(x: &[F], d: usize, m: &mut [F], mexp: &mut [F]) -> bool {
+pub fn row_max_expand<F: Float, const D: usize>(x: &[F], d: usize, m: &mut [F], mexp: &mut [F]) -> bool {
+    let d = len::<D>(d);
     let mut finite = true;
     for ((row, mr), me) in x.chunks_exact(d).zip(m.iter_mut()).zip(mexp.chunks_exact_mut(d)) {
         let mut v = F::NEG_INF;
@@ -40,7 +52,8 @@ pub fn exp_flat<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], mexp: &[F], sh: Sh, e:
 
 /// Per-row sums of `e` in f64.
 #[inline(always)]
-pub fn row_sums<F: Float>(e: &[F], d: usize, s: &mut [f64]) {
+pub fn row_sums<F: Float, const D: usize>(e: &[F], d: usize, s: &mut [f64]) {
+    let d = len::<D>(d);
     for (row, sr) in e.chunks_exact(d).zip(s.iter_mut()) {
         *sr = row.iter().map(|v| v.to_f64()).sum();
     }
@@ -48,11 +61,21 @@ pub fn row_sums<F: Float>(e: &[F], d: usize, s: &mut [f64]) {
 
 /// `out = x * inv[row]`.
 #[inline(always)]
-pub fn scale_rows<F: Float>(e: &[F], d: usize, inv: &[F], out: &mut [F]) {
+pub fn scale_rows<F: Float, const D: usize>(e: &[F], d: usize, inv: &[F], out: &mut [F]) {
+    let d = len::<D>(d);
     for ((row, o), &iv) in e.chunks_exact(d).zip(out.chunks_exact_mut(d)).zip(inv) {
         for (a, &b) in o.iter_mut().zip(row) {
             *a = b * iv;
         }
+    }
+}
+
+/// Write each row's value `v[row]` over its `d` elements.
+#[inline(always)]
+pub fn expand<F: Float, const D: usize>(v: &[F], d: usize, out: &mut [F]) {
+    let d = len::<D>(d);
+    for (row, &x) in out.chunks_exact_mut(d).zip(v) {
+        row.fill(x);
     }
 }
 
@@ -84,15 +107,15 @@ mod tests {
         let x = [1.0f64, 3.0, 2.0, 0.0, 0.0, 0.0];
         let mut m = [0.0; 2];
         let mut mexp = [0.0; 6];
-        assert!(row_max_expand(&x, d, &mut m, &mut mexp));
+        assert!(row_max_expand::<f64, 0>(&x, d, &mut m, &mut mexp));
         assert_eq!(m, [3.0, 0.0]);
         let mut e = [0.0; 6];
         exp_flat::<f64, Generic, Unit>(&x, &mexp, Unit, &mut e);
         let mut s = [0.0; 2];
-        row_sums(&e, d, &mut s);
+        row_sums::<f64, 3>(&e, d, &mut s);
         let inv = [1.0 / s[0], 1.0 / s[1]];
         let mut out = [0.0; 6];
-        scale_rows(&e, d, &inv, &mut out);
+        scale_rows::<f64, 0>(&e, d, &inv, &mut out);
         assert!((out[1] - 0.665_240_955_774_821_6).abs() < 1e-15);
         assert!((out[4] - 1.0 / 3.0).abs() < 1e-15);
     }
@@ -101,8 +124,8 @@ mod tests {
     fn non_finite_maximum_is_reported() {
         let x = [1.0f32, f32::INFINITY];
         let (mut m, mut me) = ([0.0; 1], [0.0; 2]);
-        assert!(!row_max_expand(&x, 2, &mut m, &mut me));
+        assert!(!row_max_expand::<f32, 2>(&x, 2, &mut m, &mut me));
         let x = [f32::NEG_INFINITY; 2];
-        assert!(!row_max_expand(&x, 2, &mut m, &mut me));
+        assert!(!row_max_expand::<f32, 2>(&x, 2, &mut m, &mut me));
     }
 }
