@@ -1,0 +1,121 @@
+"""pytest-benchmark suite: one group per (op, shape, axis, dtype, threads).
+
+In each group sit softmax_rs (fresh result and preallocated ``out=``), the NumPy
+``reference``, a tuned NumPy variant with preallocated buffers (``numpy-out``), SciPy, and
+PyTorch / JAX where importable, so ``--benchmark-group-by=group`` shows them side by side::
+
+    pytest benches/bench_softmax.py --benchmark-group-by=group --benchmark-sort=mean
+    pytest benches/bench_softmax.py --benchmark-disable     # smoke run, small shapes
+
+The implementations are the ones ``python -m softmax_rs bench`` measures
+(``softmax_rs._bench.make_impls``). No timing is asserted.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import softmax_rs as sr
+from softmax_rs import _bench
+
+Array = npt.NDArray[Any]
+
+SHAPES: list[tuple[tuple[int, ...], int]] = list(_bench.FULL_SHAPES)
+QUICK_SHAPES: list[tuple[tuple[int, ...], int]] = [
+    ((1, 10), -1),
+    ((1, 1000), -1),
+    ((64, 1000), -1),
+    ((256, 256), 0),
+]
+OPS = _bench.OPS
+DTYPES = _bench.DTYPES
+PEERS = _bench.available_peers(_bench.PEERS)
+IMPLS = ("softmax_rs", "softmax_rs-alloc", "reference", *PEERS)
+ALL_THREADS = int(sr.get_num_threads())
+THREADS = (1, ALL_THREADS) if ALL_THREADS > 1 else (1,)
+
+
+def quick_mode(config: pytest.Config) -> bool:
+    """Small shapes only: with --bench-quick, or a --benchmark-disable smoke run."""
+    if config.getoption("--bench-full", default=False):
+        return False
+    disabled = bool(config.getoption("benchmark_disable", default=False))
+    return bool(config.getoption("--bench-quick", default=False)) or disabled
+
+
+def _shape_id(shape: tuple[int, ...], axis: int) -> str:
+    return "x".join(map(str, shape)) + ("" if axis == -1 else f"-axis{axis}")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames:
+        return
+    shapes = QUICK_SHAPES if quick_mode(metafunc.config) else SHAPES
+    params = []
+    # Shape and dtype outermost, so each input is generated once.
+    for shape, axis in shapes:
+        for dtype in DTYPES:
+            for op in OPS:
+                for threads in THREADS:
+                    for impl in IMPLS:
+                        if op == "argmax" and impl in ("numpy-out", "scipy"):
+                            continue  # np.argmax is the reference; SciPy has none
+                        case = (op, shape, axis, dtype, threads, impl)
+                        ident = f"{op}-{_shape_id(shape, axis)}-{dtype}-{threads}T-{impl}"
+                        params.append(pytest.param(case, id=ident))
+    metafunc.parametrize("case", params)
+
+
+@functools.lru_cache(maxsize=1)
+def _input(shape: tuple[int, ...], dtype: str) -> Array:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape, dtype=np.float32) * np.float32(4.0)
+    return x.astype(dtype, copy=False)
+
+
+@pytest.fixture
+def torch_threads() -> Iterator[Callable[[int], None]]:
+    """Set PyTorch's thread count for one benchmark; restore it afterwards."""
+    torch: Any = importlib.import_module("torch") if "torch" in PEERS else None
+    before = None if torch is None else torch.get_num_threads()
+
+    def set_threads(n: int) -> None:
+        if torch is not None:
+            torch.set_num_threads(n)
+
+    yield set_threads
+    if torch is not None:
+        torch.set_num_threads(before)
+
+
+def test_bench(
+    benchmark: Any,
+    case: tuple[str, tuple[int, ...], int, str, int, str],
+    torch_threads: Callable[[int], None],
+) -> None:
+    op, shape, axis, dtype, threads, impl = case
+    x = _input(shape, dtype)
+    benchmark.group = f"{op} {_shape_id(shape, axis)} {dtype} {threads}T"
+    benchmark.extra_info.update(
+        {"op": op, "shape": list(shape), "axis": axis, "dtype": dtype, "threads": threads}
+    )
+    if impl == "softmax_rs-alloc":
+        fn: Callable[..., Any] = getattr(sr, op)
+        call: Callable[[], object] = functools.partial(fn, x, axis)
+        check = call
+    else:
+        name = "softmax_rs" if impl == "softmax_rs" else impl
+        impls = _bench.make_impls(op, x, axis, [p for p in PEERS if p == name])
+        call, check = impls[name]
+    want = np.asarray(getattr(sr.reference, op)(x, axis))
+    torch_threads(threads)
+    with sr.threads(threads):
+        got = np.asarray(check())  # warm-up (JIT compile) and a sanity check
+        assert got.shape == want.shape
+        benchmark(call)

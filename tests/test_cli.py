@@ -1,0 +1,147 @@
+"""The command line: ``python -m softmax_rs demo`` and ``bench``."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from softmax_rs import _bench, _demo
+from softmax_rs.__main__ import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _demo.main() == 0
+    out = capsys.readouterr().out
+    assert "[0.09003057 0.66524096 0.24472847]" in out
+    assert "argmax(x)      = 1" in out
+    # Stability on [1000, 3000, 2000]: the naive form overflows, softmax_rs does not.
+    assert "[nan nan nan]" in out
+    assert "[0. 1. 0.]" in out
+    assert "3000.00000000" in out
+
+
+def test_main_dispatches_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    assert "0.66524096" in capsys.readouterr().out
+
+
+def test_main_without_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "demo" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+
+
+def test_python_dash_m() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "softmax_rs", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "0.24472847" in proc.stdout
+
+
+def test_bench_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    jpath = tmp_path / "bench.json"
+    ppath = tmp_path / "bench.png"
+    argv = [
+        "bench",
+        "--quick",
+        "--shapes",
+        "3x10,16x7:0",
+        "--ops",
+        "softmax,log_softmax,logsumexp,argmax",
+        "--dtypes",
+        "float32,float64",
+        "--threads",
+        "1,2",
+        "--peers",
+        "numpy-out,scipy",
+        "--repeats",
+        "3",
+        "--json",
+        str(jpath),
+        "--plot",
+        str(ppath),
+    ]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "[" in captured.err and "done" in captured.err  # the progress bar
+    table = captured.out
+    assert "softmax_rs µs" in table and "reference µs" in table and "vs ref" in table
+
+    doc = json.loads(jpath.read_text())
+    assert ppath.read_bytes()[:8] == PNG_MAGIC
+    results = doc["results"]
+    assert len(results) == 2 * 4 * 2 * 2
+    assert doc["environment"]["threads"] == [1, 2]
+    seen = set()
+    for r in results:
+        seen.add((tuple(r["shape"]), r["axis"], r["dtype"], r["op"], r["threads"]))
+        times = r["times_us"]
+        assert {"softmax_rs", "reference"} <= set(times)
+        assert all(t > 0 and math.isfinite(t) for t in times.values())
+        assert all(r["ok"].values()), r
+        assert len(r["samples_us"]["softmax_rs"]) == 3
+        # The speed-ups are the ratios of the measured medians.
+        assert r["speedup_vs_reference"] == pytest.approx(times["reference"] / times["softmax_rs"])
+        peers = {k: v for k, v in times.items() if k not in ("softmax_rs", "reference")}
+        if peers:
+            best = min(peers, key=peers.__getitem__)
+            assert r["best_peer"] == best
+            assert r["speedup_vs_best_peer"] == pytest.approx(peers[best] / times["softmax_rs"])
+        else:
+            assert r["op"] == "argmax"
+            assert r["best_peer"] is None and r["speedup_vs_best_peer"] is None
+        assert r["gbps"] == pytest.approx(r["bytes"] / (times["softmax_rs"] * 1e-6) / 1e9)
+        assert f"{r['speedup_vs_reference']:.2f}x" in table
+    assert ((16, 7), 0, "float64", "logsumexp", 2) in seen
+
+
+def test_speedups_come_from_times() -> None:
+    r = _bench.Result((4, 10), -1, "float32", "softmax", 1, bytes=320)
+    r.times_s = {"softmax_rs": 2e-6, "reference": 7e-6, "scipy": 5e-6, "torch": 3e-6}
+    r.ok = {"softmax_rs": True, "reference": True, "scipy": True, "torch": True}
+    assert r.speedup_vs_reference == pytest.approx(3.5)
+    assert r.best_peer == "torch"
+    assert r.speedup_vs_best_peer == pytest.approx(1.5)
+    assert r.gbps == pytest.approx(320 / 2e-6 / 1e9)
+    table = _bench.format_table([r], ["scipy", "torch"])
+    assert "3.50x" in table and "1.50x" in table and "torch" in table
+    # A peer whose result disagreed is flagged and never the "best".
+    r.ok["torch"] = False
+    assert r.best_peer == "scipy"
+    assert r.speedup_vs_best_peer == pytest.approx(2.5)
+    assert "3.00!" in _bench.format_table([r], ["scipy", "torch"])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--shapes", "0x3"],
+        ["--shapes", "4x4:2"],
+        ["--ops", "softmax,nope"],
+        ["--threads", "0"],
+        ["--dtypes", "float16"],
+    ],
+)
+def test_bench_bad_arguments(bad: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        _bench.main(bad)
+    assert exc.value.code == 2
+
+
+def test_parse_shape() -> None:
+    assert _bench._parse_shape("64x1000") == ((64, 1000), -1)
+    assert _bench._parse_shape("2048x2048:0") == ((2048, 2048), 0)
+    assert _bench._parse_shape("8x12x512x512") == ((8, 12, 512, 512), -1)
