@@ -36,7 +36,10 @@ fn run<'py, T: TopKElement + numpy::Element + Default>(
     let (vals, idx) = py.detach(|| {
         let mut vals: Vec<T> = vec![T::default(); total];
         let mut idx: Vec<isize> = vec![0; total];
-        top_k_rows(data, n, k, largest, sorted, &mut vals, &mut idx);
+        // Rows go parallel on the crate's pool for large inputs.
+        crate::parallel::install(data.len(), || {
+            top_k_rows(data, n, k, largest, sorted, &mut vals, &mut idx)
+        });
         (vals, idx)
     });
     let vals = Array2::from_shape_vec((rows, k), vals)

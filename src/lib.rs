@@ -3,6 +3,7 @@
 
 pub mod argmax;
 mod bind;
+mod bind_topk;
 pub mod elem;
 pub mod error;
 pub mod kernels;
@@ -99,18 +100,18 @@ fn family<'py>(py: Python<'py>, name: &str, kind: Kind, x: &Bound<'py, PyAny>, a
         Kind::LogSumExp | Kind::Stats => &kept,
         _ => &xi.shape,
     };
-    let shape_t = PyTuple::new(py, &xi.shape)?;
+    let shape_t = || PyTuple::new(py, &xi.shape);
+    let mask_t = || PyTuple::new(py, &mask);
     let wi = match o.where_.filter(|w| !w.is_none()) {
-        Some(w) => Some(ArrayInfo::new(bind::helper(py, "broadcast_where", (w, &shape_t))?.cast_into::<PyUntypedArray>()?)),
+        Some(w) => Some(ArrayInfo::new(bind::helper(py, "broadcast_where", (w, shape_t()?))?.cast_into::<PyUntypedArray>()?)),
         None => None,
     };
-    let mask_t = PyTuple::new(py, &mask)?;
     let (temperature, ti) = match o.temperature {
         None => (1.0, None),
         Some(t) => match bind::scalar_temperature(t)? {
             Some(v) => (v, None),
             None => {
-                let a = bind::helper(py, "broadcast_temperature", (t, &shape_t, &mask_t))?;
+                let a = bind::helper(py, "broadcast_temperature", (t, shape_t()?, mask_t()?))?;
                 match a.cast_into::<PyUntypedArray>() {
                     Ok(a) => (1.0, Some(ArrayInfo::new(a))),
                     Err(e) => (e.into_inner().extract::<f64>()?, None),
@@ -128,7 +129,7 @@ fn family<'py>(py: Python<'py>, name: &str, kind: Kind, x: &Bound<'py, PyAny>, a
         Some((m, s)) => {
             let cd = bind::descr_for(py, compute, &descr);
             let conv = |v: &Bound<'py, PyAny>| -> PyResult<ArrayInfo<'py>> {
-                Ok(ArrayInfo::new(bind::helper(py, "broadcast_reduced", (v, &shape_t, &mask_t, &cd))?.cast_into()?))
+                Ok(ArrayInfo::new(bind::helper(py, "broadcast_reduced", (v, shape_t()?, mask_t()?, &cd))?.cast_into()?))
             };
             Some((conv(m)?, conv(s)?))
         }
@@ -223,6 +224,7 @@ fn family<'py>(py: Python<'py>, name: &str, kind: Kind, x: &Bound<'py, PyAny>, a
 /// Softmax along `axis`: exp(x - max) / sum(exp(x - max)). See the stub for the contract.
 #[pyfunction]
 #[pyo3(signature = (x, axis=AxisArg::Last, *, temperature=None, r#where=None, empty_rows=None, out=None, dtype=None))]
+#[pyo3(text_signature = "(x, axis=-1, *, temperature=1.0, where=None, empty_rows=None, out=None, dtype=None)")]
 #[allow(clippy::too_many_arguments)]
 fn softmax<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, temperature: Option<&Bound<'py, PyAny>>, r#where: Option<&Bound<'py, PyAny>>, empty_rows: Option<&str>, out: Option<&Bound<'py, PyAny>>, dtype: Option<&Bound<'py, PyAny>>) -> PyResult<Py<PyAny>> {
     let o = Options { keepdims: false, temperature, where_: r#where, empty_rows, out, dtype, stats: None };
@@ -232,6 +234,7 @@ fn softmax<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, temperatu
 /// log_softmax along `axis`: (x - max) - log(sum(exp(x - max))).
 #[pyfunction]
 #[pyo3(signature = (x, axis=AxisArg::Last, *, temperature=None, r#where=None, empty_rows=None, out=None, dtype=None))]
+#[pyo3(text_signature = "(x, axis=-1, *, temperature=1.0, where=None, empty_rows=None, out=None, dtype=None)")]
 #[allow(clippy::too_many_arguments)]
 fn log_softmax<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, temperature: Option<&Bound<'py, PyAny>>, r#where: Option<&Bound<'py, PyAny>>, empty_rows: Option<&str>, out: Option<&Bound<'py, PyAny>>, dtype: Option<&Bound<'py, PyAny>>) -> PyResult<Py<PyAny>> {
     let o = Options { keepdims: false, temperature, where_: r#where, empty_rows, out, dtype, stats: None };
@@ -241,6 +244,7 @@ fn log_softmax<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, tempe
 /// log(sum(exp(x))) along `axis`, computed as max + log(sum(exp(x - max))).
 #[pyfunction]
 #[pyo3(signature = (x, axis=AxisArg::Last, *, keepdims=false, temperature=None, r#where=None, out=None, dtype=None))]
+#[pyo3(text_signature = "(x, axis=-1, *, keepdims=False, temperature=1.0, where=None, out=None, dtype=None)")]
 #[allow(clippy::too_many_arguments)]
 fn logsumexp<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, keepdims: bool, temperature: Option<&Bound<'py, PyAny>>, r#where: Option<&Bound<'py, PyAny>>, out: Option<&Bound<'py, PyAny>>, dtype: Option<&Bound<'py, PyAny>>) -> PyResult<Py<PyAny>> {
     let o = Options { keepdims, temperature, where_: r#where, empty_rows: None, out, dtype, stats: None };
@@ -250,6 +254,7 @@ fn logsumexp<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, keepdim
 /// Per-row (max, sum(exp(x - max))) with kept dims: the partials that merge across chunks.
 #[pyfunction]
 #[pyo3(signature = (x, axis=AxisArg::Last))]
+#[pyo3(text_signature = "(x, axis=-1)")]
 fn row_stats<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg) -> PyResult<Py<PyAny>> {
     let o = Options { keepdims: true, temperature: None, where_: None, empty_rows: None, out: None, dtype: None, stats: None };
     family(py, "row_stats", Kind::Stats, x, axis, o)
@@ -266,6 +271,7 @@ fn finish<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, max: &Boun
 /// Indices of the maxima along `axis`, exactly as numpy.argmax.
 #[pyfunction(name = "argmax")]
 #[pyo3(signature = (x, axis=AxisArg::Last, *, keepdims=false, out=None))]
+#[pyo3(text_signature = "(x, axis=-1, *, keepdims=False, out=None)")]
 fn argmax_py<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, keepdims: bool, out: Option<&Bound<'py, PyAny>>) -> PyResult<Py<PyAny>> {
     let xi = bind::as_array(x)?;
     let src = input_dtype("argmax", &xi)?;
@@ -364,5 +370,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_isa, m)?)?;
     m.add_function(wrap_pyfunction!(available_isas, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
+    bind_topk::register(m)?;
     Ok(())
 }

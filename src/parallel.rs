@@ -80,3 +80,12 @@ pub fn run_range<J: Job>(job: &J, range: std::ops::Range<usize>, elems: usize) {
         None => range.for_each(|t| simd::dispatch(job, t)),
     }
 }
+
+/// Run `f` inside the pool (so Rayon iterators in it use our threads) when `elems` is large
+/// enough to be worth waking them.
+pub fn install<R: Send>(elems: usize, f: impl FnOnce() -> R + Send) -> R {
+    match if elems >= PAR_MIN_ELEMS { pool() } else { None } {
+        Some(p) => p.install(f),
+        None => f(),
+    }
+}

@@ -22,14 +22,14 @@ impl Key for f32 {
     const HAS_NAN: bool = true;
     #[inline(always)]
     fn is_nan(self) -> bool {
-        self != self
+        f32::is_nan(self)
     }
 }
 impl Key for f64 {
     const HAS_NAN: bool = true;
     #[inline(always)]
     fn is_nan(self) -> bool {
-        self != self
+        f64::is_nan(self)
     }
 }
 
@@ -49,53 +49,36 @@ pub fn argmax_row<K: Key>(x: &[K]) -> usize {
     if x.len() > u32::MAX as usize {
         return argmax_scalar(x);
     }
-    // Long rows: one vector pass keeping, per lane, the best value and its first index, and
-    // the first NaN's index; then a reduction over the lanes.
+    // Long rows, two vector passes (PERF: each is a plain compare-and-blend loop that
+    // vectorizes fully): the maximum, noting any NaN; then the first position holding it,
+    // found a chunk at a time.
     let mut best = [x[0]; LANES];
-    let mut at = [0u32; LANES];
-    let mut nan_at = [u32::MAX; LANES];
+    let mut nan = [false; LANES];
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
-    for (ci, c) in chunks.enumerate() {
-        let base = (ci * LANES) as u32;
+    for c in chunks {
         for i in 0..LANES {
-            let v = c[i];
-            let j = base + i as u32;
-            let gt = v > best[i];
-            best[i] = if gt { v } else { best[i] };
-            at[i] = if gt { j } else { at[i] };
+            best[i] = if c[i] > best[i] { c[i] } else { best[i] };
             if K::HAS_NAN {
-                let first = v.is_nan() && nan_at[i] == u32::MAX;
-                nan_at[i] = if first { j } else { nan_at[i] };
+                nan[i] |= c[i].is_nan();
             }
         }
     }
-    let t0 = x.len() - tail.len();
-    if K::HAS_NAN {
-        let n = nan_at.iter().min().copied().unwrap_or(u32::MAX);
-        if n != u32::MAX {
-            return n as usize;
-        }
-        if let Some(p) = tail.iter().position(|v| v.is_nan()) {
-            return t0 + p;
-        }
+    if K::HAS_NAN && (nan.iter().any(|&n| n) || tail.iter().any(|v| v.is_nan())) {
+        return x.iter().position(|v| v.is_nan()).unwrap_or(0);
     }
     let mut m = best[0];
-    let mut mi = at[0];
-    for i in 1..LANES {
-        if best[i] > m || (best[i] == m && at[i] < mi) {
-            m = best[i];
-            mi = at[i];
-        }
-    }
-    let mut mi = mi as usize;
-    for (k, &v) in tail.iter().enumerate() {
+    for &v in best.iter().chain(tail) {
         if v > m {
             m = v;
-            mi = t0 + k;
         }
     }
-    mi
+    for (ci, c) in x.chunks(LANES).enumerate() {
+        if c.iter().fold(false, |hit, &v| hit | (v == m)) {
+            return ci * LANES + c.iter().position(|&v| v == m).unwrap_or(0);
+        }
+    }
+    0
 }
 
 fn argmax_scalar<K: Key>(x: &[K]) -> usize {

@@ -57,7 +57,7 @@ pub fn exp_f32<S: Simd>(t: f32, lo: f32) -> f32 {
     p = fma_f32::<S>(p, r, 8.333_452e-3);
     p = fma_f32::<S>(p, r, 4.166_579_6e-2);
     p = fma_f32::<S>(p, r, 1.666_666_5e-1);
-    p = fma_f32::<S>(p, r, 5.000_000_1e-1);
+    p = fma_f32::<S>(p, r, 0.5); // Cephes: 5.0000001201e-1, which rounds to 0.5
     let e = fma_f32::<S>(p, r * r, r) + 1.0;
     // 2^n as two factors: each stays normal down to n = -252, so only the last product
     // rounds into the subnormal range.

@@ -7,3 +7,4 @@ pub mod exp;
 pub mod row;
 pub mod shift;
 pub mod short;
+pub mod topk;

@@ -106,6 +106,7 @@ fn exp_block<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh, out: &mut [
     let o_tail = os.remainder();
     for (xc, oc) in xs.zip(os) {
         for i in 0..LANES {
+            // The exact ones (x == m, where e is exactly 1) are counted, not summed.
             let top = xc[i] == m;
             acc[i] = acc[i] + if top { F::ZERO } else { oc[i] };
             ones[i] = ones[i] + if top { F::ONE } else { F::ZERO };

@@ -14,10 +14,30 @@
 
 use rayon::prelude::*;
 
+/// An unsigned key type.
+pub trait TopKKey: Copy + Ord + Send + Sync + core::ops::Not<Output = Self> {
+    /// The largest key (that of NaN).
+    fn max_key() -> Self;
+}
+
+impl TopKKey for u32 {
+    #[inline(always)]
+    fn max_key() -> u32 {
+        u32::MAX
+    }
+}
+
+impl TopKKey for u64 {
+    #[inline(always)]
+    fn max_key() -> u64 {
+        u64::MAX
+    }
+}
+
 /// A float type the top-k kernel can select from.
-pub trait TopKElement: Copy + Send + Sync + 'static {
+pub trait TopKElement: Copy + Send + Sync + PartialOrd + 'static {
     /// The unsigned key type (same width as the float).
-    type Key: Copy + Ord + Send + Sync + core::ops::Not<Output = Self::Key>;
+    type Key: TopKKey;
     /// A key whose unsigned order is `np.sort`'s order of the floats.
     fn sort_key(self) -> Self::Key;
 }
@@ -78,12 +98,27 @@ fn trim<K: Ord + Copy>(buf: &mut Vec<(K, usize)>, k: usize) -> K {
 }
 
 /// Capacity of the candidate buffer for a given `k`.
+///
+/// A trim costs O(capacity) and happens every `capacity - k` accepted candidates; a small
+/// capacity keeps the threshold fresh (fewer candidates get through the filter).
 #[inline]
 pub fn buffer_capacity(k: usize) -> usize {
-    (4 * k).max(k + 256)
+    2 * k + 64
 }
 
 const CHUNK: usize = 16;
+
+/// A cheap float pre-filter: `true` for every element that may beat the threshold value
+/// `t` (a superset of the exact key test; NaN is let through and decided by the keys).
+#[inline(always)]
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // deliberately true for NaN
+fn may_beat<T: TopKElement, const LARGEST: bool>(x: T, t: T) -> bool {
+    if LARGEST {
+        !(x <= t)
+    } else {
+        !(x >= t)
+    }
+}
 
 fn scan_row<T: TopKElement, const LARGEST: bool>(
     row: &[T],
@@ -104,13 +139,17 @@ fn scan_row<T: TopKElement, const LARGEST: bool>(
     }
     // The buffer is full (head == cap > k): from now on an element must beat the k-th best.
     let mut thr = trim(buf, k);
+    let mut thr_val = row[buf[k - 1].1];
     let mut base = head;
     let rest = &row[head..];
     let mut chunks = rest.chunks_exact(CHUNK);
     for chunk in &mut chunks {
+        if LARGEST && thr == T::Key::max_key() {
+            return; // k NaNs found: nothing later can rank above them
+        }
         let mut any = false;
         for &x in chunk {
-            any |= key_of::<T, LARGEST>(x) > thr;
+            any |= may_beat::<T, LARGEST>(x, thr_val);
         }
         if any {
             for (j, &x) in chunk.iter().enumerate() {
@@ -119,6 +158,7 @@ fn scan_row<T: TopKElement, const LARGEST: bool>(
                     buf.push((key, base + j));
                     if buf.len() == cap {
                         thr = trim(buf, k);
+                        thr_val = row[buf[k - 1].1];
                     }
                 }
             }
@@ -170,14 +210,18 @@ pub fn top_k_row<T: TopKElement>(
     }
 }
 
-/// Rows smaller than this many elements in total stay on the calling thread.
+/// Inputs smaller than this many elements in total stay on the calling thread.
 const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
 
 /// Top-k along every row of the row-major `data` (rows of length `n`).
 ///
 /// `vals` and `idx` are row-major `rows x k`. Requires `k <= n` and
 /// `data.len() == rows * n`, `vals.len() == idx.len() == rows * k`.
-/// The result does not depend on the number of threads.
+///
+/// Rows are spread over threads only when called from inside a Rayon pool (e.g. within
+/// `ThreadPool::install`), so the caller decides which pool (and how many threads) is used;
+/// called from any other thread it runs serially. The result does not depend on the
+/// number of threads.
 pub fn top_k_rows<T: TopKElement>(
     data: &[T],
     n: usize,
@@ -196,7 +240,7 @@ pub fn top_k_rows<T: TopKElement>(
     assert_eq!(vals.len(), rows * k);
     assert_eq!(idx.len(), rows * k);
     let cap = buffer_capacity(k);
-    if rows > 1 && data.len() >= PARALLEL_MIN_ELEMENTS {
+    if rows > 1 && data.len() >= PARALLEL_MIN_ELEMENTS && rayon::current_thread_index().is_some() {
         data.par_chunks(n)
             .zip(vals.par_chunks_mut(k))
             .zip(idx.par_chunks_mut(k))
@@ -406,6 +450,23 @@ mod tests {
     }
 
     #[test]
+    fn nan_thresholds() {
+        // the k-th best is NaN after the first trim: largest stops early, smallest goes on
+        let mut row = vec![f32::NAN; 400];
+        row.extend((0..1000).map(|i| (i % 97) as f32));
+        row.push(f32::NAN);
+        for &k in &[1usize, 3, 50, 400, 401, 450] {
+            for &largest in &[true, false] {
+                assert_eq!(
+                    run(&row, k, largest, true),
+                    reference(&row, k, largest, true),
+                    "k={k} largest={largest}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn rows_parallel_equal_serial() {
         let mut rng = Rng(77);
         let n = 1000;
@@ -414,7 +475,15 @@ mod tests {
         let k = 10;
         let mut vals = vec![0.0; rows * k];
         let mut idx = vec![0isize; rows * k];
-        top_k_rows(&data, n, k, true, true, &mut vals, &mut idx);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("thread pool");
+        pool.install(|| top_k_rows(&data, n, k, true, true, &mut vals, &mut idx));
+        let mut serial_vals = vec![0.0; rows * k];
+        let mut serial_idx = vec![0isize; rows * k];
+        top_k_rows(&data, n, k, true, true, &mut serial_vals, &mut serial_idx);
+        assert_eq!(idx, serial_idx);
         for r in 0..rows {
             let want = reference(&data[r * n..(r + 1) * n], k, true, true);
             let got: Vec<usize> = idx[r * k..(r + 1) * k]
