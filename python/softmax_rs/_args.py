@@ -13,9 +13,9 @@ import numpy.typing as npt
 def asarray(x: Any) -> npt.NDArray[Any]:
     """``x`` as an ndarray, zero-copy where the producer allows (DLPack-only objects through
     ``numpy.from_dlpack``)."""
-    if not hasattr(x, "__array__") and not hasattr(x, "__array_interface__"):
-        if hasattr(x, "__dlpack__"):
-            return np.from_dlpack(x)
+    dlpack_only = not hasattr(x, "__array__") and not hasattr(x, "__array_interface__")
+    if dlpack_only and hasattr(x, "__dlpack__"):
+        return np.from_dlpack(x)
     a = np.asarray(x)
     if a.dtype == object:
         raise TypeError("softmax_rs does not support arrays of dtype object")

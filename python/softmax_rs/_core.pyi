@@ -5,6 +5,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+__all__: list[str]
+
 _Axis = int | tuple[int, ...] | None
 _Out = npt.NDArray[Any] | None
 _DType = npt.DTypeLike | None

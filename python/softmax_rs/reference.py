@@ -16,9 +16,7 @@ __all__ = ["argmax", "log_softmax", "logsumexp", "softmax"]
 Axis = int | tuple[int, ...] | None
 
 
-def _prepare(
-    x: npt.ArrayLike, temperature: Any, dtype: Any
-) -> npt.NDArray[np.floating[Any]]:
+def _prepare(x: npt.ArrayLike, temperature: Any, dtype: Any) -> npt.NDArray[np.floating[Any]]:
     a = np.asarray(x)
     if dtype is None:
         dtype = a.dtype if a.dtype.kind == "f" else np.float64
@@ -48,7 +46,7 @@ def softmax(
     a = _masked(_prepare(x, temperature, dtype), where)
     m = np.max(a, axis=axis, keepdims=True)
     e = np.exp(a - m)
-    r = e / np.sum(e, axis=axis, keepdims=True)
+    r: npt.NDArray[np.floating[Any]] = e / np.sum(e, axis=axis, keepdims=True)
     if out is not None:
         np.copyto(out, r)
         return out  # type: ignore[no-any-return]
@@ -69,7 +67,7 @@ def log_softmax(
     a = _masked(_prepare(x, temperature, dtype), where)
     m = np.max(a, axis=axis, keepdims=True)
     s = a - m
-    r = s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+    r: npt.NDArray[np.floating[Any]] = s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
     if out is not None:
         np.copyto(out, r)
         return out  # type: ignore[no-any-return]
@@ -89,7 +87,7 @@ def logsumexp(
     """max + log(sum(exp(x - max))) along ``axis``."""
     a = _masked(_prepare(x, temperature, dtype), where)
     m = np.max(a, axis=axis, keepdims=True)
-    r = m + np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True))
+    r: npt.NDArray[np.floating[Any]] = m + np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True))
     if not keepdims:
         r = np.squeeze(r, axis=axis)
     if out is not None:
