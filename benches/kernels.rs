@@ -36,7 +36,7 @@ impl Job for Bench {
                 2 => {
                     let m = row::max(&self.x);
                     let s = row::sum_exp_into::<f32, S, Unit>(&self.x, m, Unit, &mut o);
-                    row::scale(&mut o, (1.0 / s.value()) as f32);
+                    row::scale::<f32, S>(&mut o, <f32 as Float>::recip(s.value()));
                 }
                 _ => {
                     black_box(argmax_row(&self.x));
@@ -53,7 +53,11 @@ fn main() {
     for isa in Isa::available() {
         simd::select(isa);
         for (which, name) in names.iter().enumerate() {
-            let job = Bench { x: x.clone(), out: std::sync::Mutex::new(vec![0.0; N]), which };
+            let job = Bench {
+                x: x.clone(),
+                out: std::sync::Mutex::new(vec![0.0; N]),
+                which,
+            };
             simd::dispatch(&job, 0);
             let t = Instant::now();
             simd::dispatch(&job, 0);

@@ -3,8 +3,8 @@
 use crate::elem::{read, DType, Float};
 use crate::kernels::argmax::{argmax_row, argmax_update, Key};
 use crate::layout::{Dim, Layout, Walker, MAX_OPS};
-use crate::parallel::{self, TASK_ELEMS};
-use crate::reduce::{Operand, OUT, X};
+use crate::parallel::TASK_ELEMS;
+use crate::reduce::{in_waves, Interrupted, Operand, OUT, X};
 use crate::simd::{Job, Simd};
 
 /// Columns per tile: wide, so that memory is walked in order (see reduce.rs).
@@ -79,18 +79,19 @@ pub struct ArgRequest {
 // SAFETY: plain addresses of arrays the binding keeps alive; tasks write disjoint outputs.
 unsafe impl Sync for ArgRequest {}
 
-pub fn run(req: &ArgRequest) {
+/// Run the request, polling `interrupted` between waves of work.
+pub fn run(req: &ArgRequest, interrupted: &mut dyn FnMut() -> bool) -> Result<(), Interrupted> {
     match req.x.dtype {
-        DType::Bool | DType::U8 => run_typed::<u8>(req),
-        DType::I8 => run_typed::<i8>(req),
-        DType::I16 => run_typed::<i16>(req),
-        DType::U16 => run_typed::<u16>(req),
-        DType::I32 => run_typed::<i32>(req),
-        DType::U32 => run_typed::<u32>(req),
-        DType::I64 => run_typed::<i64>(req),
-        DType::U64 => run_typed::<u64>(req),
-        DType::F16 | DType::BF16 | DType::F32 => run_typed::<f32>(req),
-        DType::F64 => run_typed::<f64>(req),
+        DType::Bool | DType::U8 => run_typed::<u8>(req, interrupted),
+        DType::I8 => run_typed::<i8>(req, interrupted),
+        DType::I16 => run_typed::<i16>(req, interrupted),
+        DType::U16 => run_typed::<u16>(req, interrupted),
+        DType::I32 => run_typed::<i32>(req, interrupted),
+        DType::U32 => run_typed::<u32>(req, interrupted),
+        DType::I64 => run_typed::<i64>(req, interrupted),
+        DType::U64 => run_typed::<u64>(req, interrupted),
+        DType::F16 | DType::BF16 | DType::F32 => run_typed::<f32>(req, interrupted),
+        DType::F64 => run_typed::<f64>(req, interrupted),
     }
 }
 
@@ -111,16 +112,23 @@ impl Ctx<'_> {
     #[inline(always)]
     fn put(&self, offs: &[isize; MAX_OPS], i: usize) {
         // SAFETY: OUT is a writable intp array with one element per outer position.
-        unsafe { self.base(OUT, offs).cast::<isize>().write_unaligned(i as isize) }
+        unsafe {
+            self.base(OUT, offs)
+                .cast::<isize>()
+                .write_unaligned(i as isize)
+        }
     }
 }
 
-fn run_typed<K: Load>(req: &ArgRequest) {
+fn run_typed<K: Load>(
+    req: &ArgRequest,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<(), Interrupted> {
     let l = &req.layout;
     let n = l.outer_len();
     let d = l.row_len();
     if n == 0 || d == 0 {
-        return;
+        return Ok(());
     }
     let size = std::mem::size_of::<K>() as isize;
     let native = req.x.dtype.itemsize() == size as usize
@@ -128,10 +136,22 @@ fn run_typed<K: Load>(req: &ArgRequest) {
         && req.x.dtype != DType::Bool
         && matches!(
             req.x.dtype,
-            DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::I32 | DType::U32 | DType::I64 | DType::U64 | DType::F32 | DType::F64
+            DType::I8
+                | DType::U8
+                | DType::I16
+                | DType::U16
+                | DType::I32
+                | DType::U32
+                | DType::I64
+                | DType::U64
+                | DType::F32
+                | DType::F64
         );
     let aligned = (req.x.ptr as usize as isize + l.offsets[X]) % size == 0
-        && l.outer.iter().chain(&l.row).all(|dim| dim.strides[X] % size == 0);
+        && l.outer
+            .iter()
+            .chain(&l.row)
+            .all(|dim| dim.strides[X] % size == 0);
     let run1 = l.row_run();
     let direct = native && aligned && run1.is_some_and(|r| r.strides[X] == size);
     let ctx = Ctx { req, d, direct };
@@ -141,14 +161,30 @@ fn run_typed<K: Load>(req: &ArgRequest) {
             let tile = COLUMN_TILE.min(inner.len);
             let tiles = inner.len.div_ceil(tile);
             let n_rest: usize = rest.iter().map(|x| x.len).product();
-            let job = ColumnJob::<K> { ctx: &ctx, rest, inner: *inner, row: r, tile, tiles, _k: Default::default() };
-            parallel::run_range(&job, 0..n_rest * tiles, n * d);
-            return;
+            let job = ColumnJob::<K> {
+                ctx: &ctx,
+                rest,
+                inner: *inner,
+                row: r,
+                tile,
+                tiles,
+                _k: Default::default(),
+            };
+            return in_waves(&job, n_rest * tiles, tile * d, interrupted);
         }
     }
     let rows_per_task = (TASK_ELEMS / d).clamp(1, n);
-    let job = RowsJob::<K> { ctx: &ctx, rows_per_task, _k: Default::default() };
-    parallel::run_range(&job, 0..n.div_ceil(rows_per_task), n * d);
+    let job = RowsJob::<K> {
+        ctx: &ctx,
+        rows_per_task,
+        _k: Default::default(),
+    };
+    in_waves(
+        &job,
+        n.div_ceil(rows_per_task),
+        rows_per_task * d,
+        interrupted,
+    )
 }
 
 struct RowsJob<'a, K> {
@@ -177,7 +213,13 @@ impl<K: Load> Job for RowsJob<'_, K> {
                 let mut rw = Walker::at(&ctx.req.layout.row, 0);
                 for _ in 0..ctx.d {
                     // SAFETY: the walker stays within the row.
-                    buf.push(unsafe { K::load(xb.wrapping_offset(rw.offsets[X]), ctx.req.x.dtype, ctx.req.x.swapped) });
+                    buf.push(unsafe {
+                        K::load(
+                            xb.wrapping_offset(rw.offsets[X]),
+                            ctx.req.x.dtype,
+                            ctx.req.x.swapped,
+                        )
+                    });
                     rw.advance();
                 }
                 argmax_row(&buf)
@@ -210,7 +252,9 @@ impl<K: Load> Job for ColumnJob<'_, K> {
             *off += self.inner.strides[k] * j0 as isize;
         }
         let xrow = |i: usize| -> &[K] {
-            let p = ctx.base(X, &offs).wrapping_offset(self.row.strides[X] * i as isize);
+            let p = ctx
+                .base(X, &offs)
+                .wrapping_offset(self.row.strides[X] * i as isize);
             // SAFETY: native aligned K, contiguous across the inner axis.
             unsafe { std::slice::from_raw_parts(p.cast::<K>(), w) }
         };

@@ -87,7 +87,12 @@ impl<'py> ArrayInfo<'py> {
 
 /// The storage dtype (None if unsupported) and whether it is in foreign byte order.
 fn classify(descr: &Bound<'_, PyArrayDescr>) -> (Option<DType>, bool) {
-    let swapped = descr.byteorder() == if cfg!(target_endian = "little") { b'>' } else { b'<' };
+    let swapped = descr.byteorder()
+        == if cfg!(target_endian = "little") {
+            b'>'
+        } else {
+            b'<'
+        };
     if descr.has_fields() || descr.has_subarray() {
         return (None, swapped);
     }
@@ -117,7 +122,11 @@ pub fn as_array<'py>(x: &Bound<'py, PyAny>) -> PyResult<ArrayInfo<'py>> {
 }
 
 /// Call a facade helper from `softmax_rs._args` (the slow paths: broadcasting, copying).
-pub fn helper<'py, A: pyo3::call::PyCallArgs<'py>>(py: Python<'py>, name: &str, args: A) -> PyResult<Bound<'py, PyAny>> {
+pub fn helper<'py, A: pyo3::call::PyCallArgs<'py>>(
+    py: Python<'py>,
+    name: &str,
+    args: A,
+) -> PyResult<Bound<'py, PyAny>> {
     py.import("softmax_rs._args")?.getattr(name)?.call1(args)
 }
 
@@ -190,12 +199,18 @@ pub fn check_temperature(v: f64) -> Result<(), Error> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(Error::Value(format!("temperature must be positive and finite, got {v}")))
+        Err(Error::Value(format!(
+            "temperature must be positive and finite, got {v}"
+        )))
     }
 }
 
 /// NumPy's descriptor for a float dtype we write.
-pub fn descr_for<'py>(py: Python<'py>, dt: DType, like: &Bound<'py, PyArrayDescr>) -> Bound<'py, PyArrayDescr> {
+pub fn descr_for<'py>(
+    py: Python<'py>,
+    dt: DType,
+    like: &Bound<'py, PyArrayDescr>,
+) -> Bound<'py, PyArrayDescr> {
     match dt {
         DType::F32 => numpy::dtype::<f32>(py),
         DType::F64 => numpy::dtype::<f64>(py),
@@ -206,13 +221,22 @@ pub fn descr_for<'py>(py: Python<'py>, dt: DType, like: &Bound<'py, PyArrayDescr
 }
 
 /// A new array shaped like `proto`, in its memory order (as NumPy's `empty_like`).
-pub fn empty_like<'py>(proto: &ArrayInfo<'py>, descr: &Bound<'py, PyArrayDescr>) -> PyResult<Bound<'py, PyUntypedArray>> {
+pub fn empty_like<'py>(
+    proto: &ArrayInfo<'py>,
+    descr: &Bound<'py, PyArrayDescr>,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
     let py = proto.array.py();
     let d = descr.clone().into_dtype_ptr();
     // SAFETY: PyArray_NewLikeArray steals the descriptor reference we pass and returns a new
     // reference or NULL with an exception set.
     let obj = unsafe {
-        PY_ARRAY_API.PyArray_NewLikeArray(py, proto.array.as_array_ptr(), NPY_ORDER::NPY_KEEPORDER, d, 0)
+        PY_ARRAY_API.PyArray_NewLikeArray(
+            py,
+            proto.array.as_array_ptr(),
+            NPY_ORDER::NPY_KEEPORDER,
+            d,
+            0,
+        )
     };
     // SAFETY: as above; NULL means a Python error is set (MemoryError for huge shapes).
     let obj = unsafe { Bound::from_owned_ptr_or_err(py, obj)? };
@@ -220,7 +244,11 @@ pub fn empty_like<'py>(proto: &ArrayInfo<'py>, descr: &Bound<'py, PyArrayDescr>)
 }
 
 /// A new C-ordered array of `shape`.
-pub fn empty<'py>(py: Python<'py>, shape: &[usize], descr: &Bound<'py, PyArrayDescr>) -> PyResult<Bound<'py, PyUntypedArray>> {
+pub fn empty<'py>(
+    py: Python<'py>,
+    shape: &[usize],
+    descr: &Bound<'py, PyArrayDescr>,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
     let mut dims: Vec<npyffi::npy_intp> = shape.iter().map(|&n| n as npyffi::npy_intp).collect();
     let d = descr.clone().into_dtype_ptr();
     // SAFETY: NewFromDescr steals `d`; `dims` lives across the call; NULL data asks NumPy to
@@ -244,11 +272,18 @@ pub fn empty<'py>(py: Python<'py>, shape: &[usize], descr: &Bound<'py, PyArrayDe
 }
 
 /// Check a user's `out=`: an ndarray of exactly `shape` and `dtype`, writable.
-pub fn check_out<'py>(out: &Bound<'py, PyAny>, shape: &[usize], descr: &Bound<'py, PyArrayDescr>) -> PyResult<ArrayInfo<'py>> {
+pub fn check_out<'py>(
+    out: &Bound<'py, PyAny>,
+    shape: &[usize],
+    descr: &Bound<'py, PyArrayDescr>,
+) -> PyResult<ArrayInfo<'py>> {
     let a = out.cast::<PyUntypedArray>().map_err(|_| {
         PyTypeError::new_err(format!(
             "out must be a numpy.ndarray, not {}",
-            out.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            out.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         ))
     })?;
     let info = ArrayInfo::new(a.clone());
@@ -261,12 +296,23 @@ pub fn check_out<'py>(out: &Bound<'py, PyAny>, shape: &[usize], descr: &Bound<'p
         .into());
     }
     if info.shape != shape {
-        return Err(Error::Value(format!("out has shape {:?}, expected {:?}", tuple(&info.shape), tuple(shape))).into());
+        return Err(Error::Value(format!(
+            "out has shape {:?}, expected {:?}",
+            tuple(&info.shape),
+            tuple(shape)
+        ))
+        .into());
     }
     if !info.writeable {
         return Err(Error::Value("out is read-only".into()).into());
     }
-    if info.shape.iter().zip(&info.strides).any(|(&n, &s)| n > 1 && s == 0) {
+    if info.size() > 0
+        && info
+            .shape
+            .iter()
+            .zip(&info.strides)
+            .any(|(&n, &s)| n > 1 && s == 0)
+    {
         return Err(Error::Value("out has a zero stride: its elements overlap".into()).into());
     }
     Ok(info)

@@ -41,8 +41,21 @@ pub trait Float:
     fn fma<S: Simd>(a: Self, b: Self, c: Self) -> Self;
     /// e^(t + lo).
     fn exp<S: Simd>(t: Self, lo: Self) -> Self;
-    /// `d - q * t` with a single rounding (exact when `q` is close to `d / t`).
-    fn residual<S: Simd>(q: Self, t: Self, d: Self) -> Self;
+    /// One log_softmax output, `(x - m) / T - log_sum`, rounded once: `split` is the shift as
+    /// `hi + lo` (see `Shift::split`), `inv64` is 1/T.
+    fn log_elem<S: Simd>(
+        x: Self,
+        m: Self,
+        split: (Self, Self),
+        inv64: f64,
+        log_sum: (f64, f64),
+    ) -> Self;
+    /// 1/s as `hi + lo`, so that `e * hi + e * lo` is `e / s` without the bias a rounded
+    /// reciprocal puts on every element of a row (and so on the row sum).
+    fn recip(s: f64) -> (Self, Self);
+    /// `(x - m) / T` as `hi + lo`: `t` and `inv` are T and 1/T in this type, `inv64` is 1/T
+    /// in f64 (T itself may not be representable here).
+    fn split_scaled<S: Simd>(x: Self, m: Self, t: Self, inv: Self, inv64: f64) -> (Self, Self);
     /// Read element `i` of raw storage of dtype `src` as this type.
     ///
     /// # Safety
@@ -81,13 +94,29 @@ macro_rules! float_common {
 impl Float for f32 {
     float_common!(f32, DType::F32, fma_f32, exp_f32);
     #[inline(always)]
-    fn residual<S: Simd>(q: Self, t: Self, d: Self) -> Self {
-        if S::FMA {
-            (-q).mul_add(t, d)
-        } else {
-            // The product of two f32 is exact in f64.
-            (f64::from(d) - f64::from(q) * f64::from(t)) as f32
-        }
+    fn log_elem<S: Simd>(
+        x: Self,
+        m: Self,
+        _split: (Self, Self),
+        inv64: f64,
+        log_sum: (f64, f64),
+    ) -> Self {
+        // In f64 (x - m is exact there), rounded once to f32.
+        ((f64::from(x) - f64::from(m)) * inv64 - log_sum.0 - log_sum.1) as f32
+    }
+    #[inline(always)]
+    fn recip(s: f64) -> (Self, Self) {
+        let inv = 1.0 / s;
+        let hi = inv as f32;
+        (hi, (inv - f64::from(hi)) as f32)
+    }
+    #[inline(always)]
+    fn split_scaled<S: Simd>(x: Self, m: Self, _t: Self, _inv: Self, inv64: f64) -> (Self, Self) {
+        // In f64: the difference of two f32 is exact there, and 1/T carries 53 bits, so
+        // hi + lo is (x - m) / T to far better than f32 precision.
+        let q = (f64::from(x) - f64::from(m)) * inv64;
+        let hi = q as f32;
+        (hi, (q - f64::from(hi)) as f32)
     }
     #[inline(always)]
     fn from_f64(v: f64) -> Self {
@@ -115,8 +144,12 @@ impl Float for f32 {
         unsafe {
             match dst {
                 DType::F32 => p.cast::<f32>().write_unaligned(self),
-                DType::F16 => p.cast::<u16>().write_unaligned(f16::from_f32(self).to_bits()),
-                DType::BF16 => p.cast::<u16>().write_unaligned(bf16::from_f32(self).to_bits()),
+                DType::F16 => p
+                    .cast::<u16>()
+                    .write_unaligned(f16::from_f32(self).to_bits()),
+                DType::BF16 => p
+                    .cast::<u16>()
+                    .write_unaligned(bf16::from_f32(self).to_bits()),
                 _ => f64::from(self).store(p, dst),
             }
         }
@@ -126,10 +159,42 @@ impl Float for f32 {
 impl Float for f64 {
     float_common!(f64, DType::F64, fma_f64, exp_f64);
     #[inline(always)]
-    fn residual<S: Simd>(q: Self, t: Self, d: Self) -> Self {
-        // Without FMA hardware this is libm's (slow, exact) fma: only the baseline ISA with a
-        // temperature pays for it.
-        (-q).mul_add(t, d)
+    fn log_elem<S: Simd>(
+        _x: Self,
+        _m: Self,
+        split: (Self, Self),
+        _inv64: f64,
+        log_sum: (f64, f64),
+    ) -> Self {
+        // (hi - log_sum) exactly as s + e2 (TwoSum), then the low parts, rounded once.
+        let (hi, lo) = split;
+        let (s, e2) = crate::kernels::shift::two_diff(hi, log_sum.0);
+        if hi == f64::NEG_INFINITY {
+            hi - log_sum.0
+        } else {
+            s + ((e2 + lo) - log_sum.1)
+        }
+    }
+    #[inline(always)]
+    fn recip(s: f64) -> (Self, Self) {
+        let hi = 1.0 / s;
+        // The residual 1 - hi*s is exact with one rounding.
+        (hi, (-hi).mul_add(s, 1.0) / s)
+    }
+    #[inline(always)]
+    fn split_scaled<S: Simd>(x: Self, m: Self, t: Self, inv: Self, _inv64: f64) -> (Self, Self) {
+        let (d, e) = crate::kernels::shift::two_diff(x, m);
+        let q = d * inv;
+        // d - q*T exactly (one rounding), then the remainder over T. Without FMA hardware
+        // mul_add is libm's slow exact fma: only the baseline ISA with a temperature pays.
+        let r = (-q).mul_add(t, d);
+        let lo = (r + e) * inv;
+        if d.is_infinite() && x.is_finite() {
+            // x - m overflowed although (x - m) / T may not: divide first.
+            (x * inv - m * inv, 0.0)
+        } else {
+            (q, lo)
+        }
     }
     #[inline(always)]
     fn from_f64(v: f64) -> Self {

@@ -37,12 +37,14 @@ static AXIS_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         match e {
-            Error::Axis(m) => Python::attach(|py| {
-                match AXIS_ERROR.import(py, "numpy.exceptions", "AxisError") {
-                    Ok(cls) => PyErr::from_type(cls.clone(), m),
-                    Err(err) => err,
-                }
-            }),
+            Error::Axis(m) => {
+                Python::attach(
+                    |py| match AXIS_ERROR.import(py, "numpy.exceptions", "AxisError") {
+                        Ok(cls) => PyErr::from_type(cls.clone(), m),
+                        Err(err) => err,
+                    },
+                )
+            }
             Error::Type(m) => PyTypeError::new_err(m),
             Error::Value(m) => PyValueError::new_err(m),
             Error::Memory(m) => PyMemoryError::new_err(m),

@@ -48,7 +48,11 @@ impl Layout {
         }
         if row.iter().chain(&outer).any(|d| d.len == 0) {
             // Empty: keep the axes as they are; nothing will be walked.
-            return Layout { outer, row, offsets };
+            return Layout {
+                outer,
+                row,
+                offsets,
+            };
         }
         flip_negative(&mut outer, &mut offsets);
         sort_by_stride(&mut outer);
@@ -56,7 +60,11 @@ impl Layout {
             flip_negative(&mut row, &mut offsets);
             sort_by_stride(&mut row);
         }
-        Layout { outer: merge(outer), row: merge(row), offsets }
+        Layout {
+            outer: merge(outer),
+            row: merge(row),
+            offsets,
+        }
     }
 
     pub fn outer_len(&self) -> usize {
@@ -150,7 +158,11 @@ impl<'a> Walker<'a> {
                 *o += i as isize * s;
             }
         }
-        Walker { dims, index, offsets }
+        Walker {
+            dims,
+            index,
+            offsets,
+        }
     }
 
     /// Step to the next position (wrapping at the end).

@@ -60,12 +60,20 @@ fn result_dtype<'py>(
         };
     }
     let result = src.result();
-    let like = if x.swapped { x.descr.call_method1("newbyteorder", ("=",))?.cast_into()? } else { x.descr.clone() };
+    let like = if x.swapped {
+        x.descr.call_method1("newbyteorder", ("=",))?.cast_into()?
+    } else {
+        x.descr.clone()
+    };
     Ok((src.compute(), result, bind::descr_for(py, result, &like)))
 }
 
 fn operand(a: &ArrayInfo<'_>) -> Operand {
-    Operand { ptr: a.ptr, dtype: a.dtype.unwrap_or(DType::F64), swapped: a.swapped }
+    Operand {
+        ptr: a.ptr,
+        dtype: a.dtype.unwrap_or(DType::F64),
+        swapped: a.swapped,
+    }
 }
 
 /// Strides of an array over the full shape of x: `reduced_kept` marks axes the array holds
@@ -86,14 +94,32 @@ fn full_strides(a: &ArrayInfo<'_>, mask: &[bool], squeezed: bool) -> Vec<isize> 
         .collect()
 }
 
-fn family<'py>(py: Python<'py>, name: &str, kind: Kind, x: &Bound<'py, PyAny>, axis: AxisArg, o: Options<'_, 'py>) -> PyResult<Py<PyAny>> {
+fn family<'py>(
+    py: Python<'py>,
+    name: &str,
+    kind: Kind,
+    x: &Bound<'py, PyAny>,
+    axis: AxisArg,
+    o: Options<'_, 'py>,
+) -> PyResult<Py<PyAny>> {
     let xi = bind::as_array(x)?;
     let src = input_dtype(name, &xi)?;
     let (compute, _result, descr) = result_dtype(py, src, &xi, o.dtype)?;
     let ndim = xi.shape.len();
     let mask = axis.mask(ndim)?;
-    let kept: Vec<usize> = xi.shape.iter().zip(&mask).map(|(&n, &r)| if r { 1 } else { n }).collect();
-    let squeezed: Vec<usize> = xi.shape.iter().zip(&mask).filter(|(_, &r)| !r).map(|(&n, _)| n).collect();
+    let kept: Vec<usize> = xi
+        .shape
+        .iter()
+        .zip(&mask)
+        .map(|(&n, &r)| if r { 1 } else { n })
+        .collect();
+    let squeezed: Vec<usize> = xi
+        .shape
+        .iter()
+        .zip(&mask)
+        .filter(|(_, &r)| !r)
+        .map(|(&n, _)| n)
+        .collect();
     let per_row = matches!(kind, Kind::LogSumExp | Kind::Stats);
     let out_shape: &[usize] = match kind {
         Kind::LogSumExp if !o.keepdims => &squeezed,
@@ -103,7 +129,9 @@ fn family<'py>(py: Python<'py>, name: &str, kind: Kind, x: &Bound<'py, PyAny>, a
     let shape_t = || PyTuple::new(py, &xi.shape);
     let mask_t = || PyTuple::new(py, &mask);
     let wi = match o.where_.filter(|w| !w.is_none()) {
-        Some(w) => Some(ArrayInfo::new(bind::helper(py, "broadcast_where", (w, shape_t()?))?.cast_into::<PyUntypedArray>()?)),
+        Some(w) => Some(ArrayInfo::new(
+            bind::helper(py, "broadcast_where", (w, shape_t()?))?.cast_into::<PyUntypedArray>()?,
+        )),
         None => None,
     };
     let (temperature, ti) = match o.temperature {
@@ -123,13 +151,20 @@ fn family<'py>(py: Python<'py>, name: &str, kind: Kind, x: &Bound<'py, PyAny>, a
         None => EmptyRows::Default,
         Some("nan") => EmptyRows::Nan,
         Some("zero") => EmptyRows::Zero,
-        Some(other) => return Err(PyValueError::new_err(format!("empty_rows must be None, 'nan' or 'zero', got {other:?}"))),
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "empty_rows must be None, 'nan' or 'zero', got {other:?}"
+            )))
+        }
     };
     let stats = match o.stats {
         Some((m, s)) => {
             let cd = bind::descr_for(py, compute, &descr);
             let conv = |v: &Bound<'py, PyAny>| -> PyResult<ArrayInfo<'py>> {
-                Ok(ArrayInfo::new(bind::helper(py, "broadcast_reduced", (v, shape_t()?, mask_t()?, &cd))?.cast_into()?))
+                Ok(ArrayInfo::new(
+                    bind::helper(py, "broadcast_reduced", (v, shape_t()?, mask_t()?, &cd))?
+                        .cast_into()?,
+                ))
             };
             Some((conv(m)?, conv(s)?))
         }
@@ -137,12 +172,22 @@ fn family<'py>(py: Python<'py>, name: &str, kind: Kind, x: &Bound<'py, PyAny>, a
     };
     // Outputs.
     let stat_descr = bind::descr_for(py, compute, &descr);
-    let (user_out, mut outs): (bool, Vec<ArrayInfo<'py>>) = match (kind, o.out.filter(|v| !v.is_none())) {
-        (Kind::Stats, _) => (false, vec![ArrayInfo::new(bind::empty(py, &kept, &stat_descr)?), ArrayInfo::new(bind::empty(py, &kept, &stat_descr)?)]),
-        (_, Some(out)) => (true, vec![bind::check_out(out, out_shape, &descr)?]),
-        (_, None) if per_row => (false, vec![ArrayInfo::new(bind::empty(py, out_shape, &descr)?)]),
-        (_, None) => (false, vec![ArrayInfo::new(bind::empty_like(&xi, &descr)?)]),
-    };
+    let (user_out, mut outs): (bool, Vec<ArrayInfo<'py>>) =
+        match (kind, o.out.filter(|v| !v.is_none())) {
+            (Kind::Stats, _) => (
+                false,
+                vec![
+                    ArrayInfo::new(bind::empty(py, &kept, &stat_descr)?),
+                    ArrayInfo::new(bind::empty(py, &kept, &stat_descr)?),
+                ],
+            ),
+            (_, Some(out)) => (true, vec![bind::check_out(out, out_shape, &descr)?]),
+            (_, None) if per_row => (
+                false,
+                vec![ArrayInfo::new(bind::empty(py, out_shape, &descr)?)],
+            ),
+            (_, None) => (false, vec![ArrayInfo::new(bind::empty_like(&xi, &descr)?)]),
+        };
     let user = user_out.then(|| outs[0].array.clone());
     let mut in_place = false;
     if user_out {
@@ -151,10 +196,16 @@ fn family<'py>(py: Python<'py>, name: &str, kind: Kind, x: &Bound<'py, PyAny>, a
         let clash = (!in_place && o0.overlaps(&xi))
             || wi.as_ref().is_some_and(|w| o0.overlaps(w))
             || ti.as_ref().is_some_and(|t| o0.overlaps(t))
-            || stats.as_ref().is_some_and(|(m, s)| o0.overlaps(m) || o0.overlaps(s));
+            || stats
+                .as_ref()
+                .is_some_and(|(m, s)| o0.overlaps(m) || o0.overlaps(s));
         if clash {
             // Overlap other than exact aliasing: compute into a fresh array, then copy.
-            outs[0] = ArrayInfo::new(if per_row { bind::empty(py, out_shape, &descr)? } else { bind::empty_like(&xi, &descr)? });
+            outs[0] = ArrayInfo::new(if per_row {
+                bind::empty(py, out_shape, &descr)?
+            } else {
+                bind::empty_like(&xi, &descr)?
+            });
         }
     }
     let mut ops = [Operand::NONE; MAX_OPS];
@@ -174,7 +225,14 @@ fn family<'py>(py: Python<'py>, name: &str, kind: Kind, x: &Bound<'py, PyAny>, a
         set(STAT_S, full_strides(&outs[1], &mask, false));
     } else {
         ops[OUT] = operand(&outs[0]);
-        set(OUT, if per_row { full_strides(&outs[0], &mask, squeeze_out) } else { outs[0].strides.clone() });
+        set(
+            OUT,
+            if per_row {
+                full_strides(&outs[0], &mask, squeeze_out)
+            } else {
+                outs[0].strides.clone()
+            },
+        );
     }
     if let Some(w) = &wi {
         ops[WHERE] = operand(w);
@@ -190,7 +248,12 @@ fn family<'py>(py: Python<'py>, name: &str, kind: Kind, x: &Bound<'py, PyAny>, a
         set(STAT_M, full_strides(m, &mask, false));
         set(STAT_S, full_strides(s, &mask, false));
     }
-    let dims: Vec<Dim> = xi.shape.iter().zip(&strides).map(|(&len, s)| Dim { len, strides: *s }).collect();
+    let dims: Vec<Dim> = xi
+        .shape
+        .iter()
+        .zip(&strides)
+        .map(|(&len, s)| Dim { len, strides: *s })
+        .collect();
     let req = Request {
         kind,
         layout: Layout::new(&dims, &mask, true),
@@ -202,11 +265,13 @@ fn family<'py>(py: Python<'py>, name: &str, kind: Kind, x: &Bound<'py, PyAny>, a
         in_place,
         compute,
     };
-    let r = bind::run_released(py, xi.size(), |check| reduce::run(&req, check))?;
-    debug_assert!(r.is_ok());
+    // An interrupt comes back as the pending KeyboardInterrupt; the inner result adds nothing.
+    let _ = bind::run_released(py, xi.size(), |check| reduce::run(&req, check))?;
     if kind == Kind::Stats {
         let (m, s) = (outs[0].array.clone(), outs[1].array.clone());
-        return Ok(PyTuple::new(py, [m.into_any(), s.into_any()])?.into_any().unbind());
+        return Ok(PyTuple::new(py, [m.into_any(), s.into_any()])?
+            .into_any()
+            .unbind());
     }
     let res = outs.swap_remove(0).array;
     if let Some(u) = user {
@@ -224,30 +289,87 @@ fn family<'py>(py: Python<'py>, name: &str, kind: Kind, x: &Bound<'py, PyAny>, a
 /// Softmax along `axis`: exp(x - max) / sum(exp(x - max)). See the stub for the contract.
 #[pyfunction]
 #[pyo3(signature = (x, axis=AxisArg::Last, *, temperature=None, r#where=None, empty_rows=None, out=None, dtype=None))]
-#[pyo3(text_signature = "(x, axis=-1, *, temperature=1.0, where=None, empty_rows=None, out=None, dtype=None)")]
+#[pyo3(
+    text_signature = "(x, axis=-1, *, temperature=1.0, where=None, empty_rows=None, out=None, dtype=None)"
+)]
 #[allow(clippy::too_many_arguments)]
-fn softmax<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, temperature: Option<&Bound<'py, PyAny>>, r#where: Option<&Bound<'py, PyAny>>, empty_rows: Option<&str>, out: Option<&Bound<'py, PyAny>>, dtype: Option<&Bound<'py, PyAny>>) -> PyResult<Py<PyAny>> {
-    let o = Options { keepdims: false, temperature, where_: r#where, empty_rows, out, dtype, stats: None };
+fn softmax<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    axis: AxisArg,
+    temperature: Option<&Bound<'py, PyAny>>,
+    r#where: Option<&Bound<'py, PyAny>>,
+    empty_rows: Option<&str>,
+    out: Option<&Bound<'py, PyAny>>,
+    dtype: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let o = Options {
+        keepdims: false,
+        temperature,
+        where_: r#where,
+        empty_rows,
+        out,
+        dtype,
+        stats: None,
+    };
     family(py, "softmax", Kind::Softmax, x, axis, o)
 }
 
 /// log_softmax along `axis`: (x - max) - log(sum(exp(x - max))).
 #[pyfunction]
 #[pyo3(signature = (x, axis=AxisArg::Last, *, temperature=None, r#where=None, empty_rows=None, out=None, dtype=None))]
-#[pyo3(text_signature = "(x, axis=-1, *, temperature=1.0, where=None, empty_rows=None, out=None, dtype=None)")]
+#[pyo3(
+    text_signature = "(x, axis=-1, *, temperature=1.0, where=None, empty_rows=None, out=None, dtype=None)"
+)]
 #[allow(clippy::too_many_arguments)]
-fn log_softmax<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, temperature: Option<&Bound<'py, PyAny>>, r#where: Option<&Bound<'py, PyAny>>, empty_rows: Option<&str>, out: Option<&Bound<'py, PyAny>>, dtype: Option<&Bound<'py, PyAny>>) -> PyResult<Py<PyAny>> {
-    let o = Options { keepdims: false, temperature, where_: r#where, empty_rows, out, dtype, stats: None };
+fn log_softmax<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    axis: AxisArg,
+    temperature: Option<&Bound<'py, PyAny>>,
+    r#where: Option<&Bound<'py, PyAny>>,
+    empty_rows: Option<&str>,
+    out: Option<&Bound<'py, PyAny>>,
+    dtype: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let o = Options {
+        keepdims: false,
+        temperature,
+        where_: r#where,
+        empty_rows,
+        out,
+        dtype,
+        stats: None,
+    };
     family(py, "log_softmax", Kind::LogSoftmax, x, axis, o)
 }
 
 /// log(sum(exp(x))) along `axis`, computed as max + log(sum(exp(x - max))).
 #[pyfunction]
 #[pyo3(signature = (x, axis=AxisArg::Last, *, keepdims=false, temperature=None, r#where=None, out=None, dtype=None))]
-#[pyo3(text_signature = "(x, axis=-1, *, keepdims=False, temperature=1.0, where=None, out=None, dtype=None)")]
+#[pyo3(
+    text_signature = "(x, axis=-1, *, keepdims=False, temperature=1.0, where=None, out=None, dtype=None)"
+)]
 #[allow(clippy::too_many_arguments)]
-fn logsumexp<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, keepdims: bool, temperature: Option<&Bound<'py, PyAny>>, r#where: Option<&Bound<'py, PyAny>>, out: Option<&Bound<'py, PyAny>>, dtype: Option<&Bound<'py, PyAny>>) -> PyResult<Py<PyAny>> {
-    let o = Options { keepdims, temperature, where_: r#where, empty_rows: None, out, dtype, stats: None };
+fn logsumexp<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    axis: AxisArg,
+    keepdims: bool,
+    temperature: Option<&Bound<'py, PyAny>>,
+    r#where: Option<&Bound<'py, PyAny>>,
+    out: Option<&Bound<'py, PyAny>>,
+    dtype: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let o = Options {
+        keepdims,
+        temperature,
+        where_: r#where,
+        empty_rows: None,
+        out,
+        dtype,
+        stats: None,
+    };
     family(py, "logsumexp", Kind::LogSumExp, x, axis, o)
 }
 
@@ -256,37 +378,92 @@ fn logsumexp<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, keepdim
 #[pyo3(signature = (x, axis=AxisArg::Last))]
 #[pyo3(text_signature = "(x, axis=-1)")]
 fn row_stats<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg) -> PyResult<Py<PyAny>> {
-    let o = Options { keepdims: true, temperature: None, where_: None, empty_rows: None, out: None, dtype: None, stats: None };
+    let o = Options {
+        keepdims: true,
+        temperature: None,
+        where_: None,
+        empty_rows: None,
+        out: None,
+        dtype: None,
+        stats: None,
+    };
     family(py, "row_stats", Kind::Stats, x, axis, o)
 }
 
 /// softmax (or log_softmax) of x from given per-row `max` and `sumexp`.
 #[pyfunction]
 #[pyo3(signature = (x, axis, max, sumexp, *, log=false, out=None))]
-fn finish<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, max: &Bound<'py, PyAny>, sumexp: &Bound<'py, PyAny>, log: bool, out: Option<&Bound<'py, PyAny>>) -> PyResult<Py<PyAny>> {
-    let o = Options { keepdims: false, temperature: None, where_: None, empty_rows: None, out, dtype: None, stats: Some((max, sumexp)) };
-    family(py, "finish", if log { Kind::FinishLog } else { Kind::Finish }, x, axis, o)
+fn finish<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    axis: AxisArg,
+    max: &Bound<'py, PyAny>,
+    sumexp: &Bound<'py, PyAny>,
+    log: bool,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let o = Options {
+        keepdims: false,
+        temperature: None,
+        where_: None,
+        empty_rows: None,
+        out,
+        dtype: None,
+        stats: Some((max, sumexp)),
+    };
+    family(
+        py,
+        "finish",
+        if log { Kind::FinishLog } else { Kind::Finish },
+        x,
+        axis,
+        o,
+    )
 }
 
 /// Indices of the maxima along `axis`, exactly as numpy.argmax.
 #[pyfunction(name = "argmax")]
 #[pyo3(signature = (x, axis=AxisArg::Last, *, keepdims=false, out=None))]
 #[pyo3(text_signature = "(x, axis=-1, *, keepdims=False, out=None)")]
-fn argmax_py<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, keepdims: bool, out: Option<&Bound<'py, PyAny>>) -> PyResult<Py<PyAny>> {
+fn argmax_py<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    axis: AxisArg,
+    keepdims: bool,
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Py<PyAny>> {
     let xi = bind::as_array(x)?;
     let src = input_dtype("argmax", &xi)?;
     let ndim = xi.shape.len();
     if let AxisArg::Many(_) = axis {
-        return Err(PyTypeError::new_err("argmax takes an integer axis or None, not a tuple"));
+        return Err(PyTypeError::new_err(
+            "argmax takes an integer axis or None, not a tuple",
+        ));
     }
-    let all = matches!(axis, AxisArg::All);
     let mask = axis.mask(ndim)?;
-    let d: usize = xi.shape.iter().zip(&mask).filter(|(_, &r)| r).map(|(&n, _)| n).product();
+    let d: usize = xi
+        .shape
+        .iter()
+        .zip(&mask)
+        .filter(|(_, &r)| r)
+        .map(|(&n, _)| n)
+        .product();
     if d == 0 {
         return Err(Error::Value("attempt to get argmax of an empty sequence".into()).into());
     }
-    let kept: Vec<usize> = xi.shape.iter().zip(&mask).map(|(&n, &r)| if r { 1 } else { n }).collect();
-    let squeezed: Vec<usize> = xi.shape.iter().zip(&mask).filter(|(_, &r)| !r).map(|(&n, _)| n).collect();
+    let kept: Vec<usize> = xi
+        .shape
+        .iter()
+        .zip(&mask)
+        .map(|(&n, &r)| if r { 1 } else { n })
+        .collect();
+    let squeezed: Vec<usize> = xi
+        .shape
+        .iter()
+        .zip(&mask)
+        .filter(|(_, &r)| !r)
+        .map(|(&n, _)| n)
+        .collect();
     let out_shape = if keepdims { kept } else { squeezed };
     let descr = numpy::dtype::<isize>(py);
     let (user, oi) = match out.filter(|o| !o.is_none()) {
@@ -305,9 +482,19 @@ fn argmax_py<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, keepdim
             Dim { len, strides }
         })
         .collect();
-    let req = argmax::ArgRequest { layout: Layout::new(&dims, &mask, false), x: Operand { ptr: xi.ptr, dtype: src, swapped: xi.swapped }, out: oi.ptr };
-    bind::run_released(py, xi.size(), |_| argmax::run(&req))?;
-    if !user && all && !keepdims {
+    let req = argmax::ArgRequest {
+        layout: Layout::new(&dims, &mask, false),
+        x: Operand {
+            ptr: xi.ptr,
+            dtype: src,
+            swapped: xi.swapped,
+        },
+        out: oi.ptr,
+    };
+    // An interrupt comes back as the pending KeyboardInterrupt; the inner result adds nothing.
+    let _ = bind::run_released(py, xi.size(), |check| argmax::run(&req, check))?;
+    if !user && out_shape.is_empty() {
+        // A scalar, as numpy.argmax returns.
         return Ok(oi.array.get_item(PyTuple::empty(py))?.unbind());
     }
     Ok(oi.array.into_any().unbind())
@@ -317,7 +504,9 @@ fn argmax_py<'py>(py: Python<'py>, x: &Bound<'py, PyAny>, axis: AxisArg, keepdim
 #[pyfunction]
 fn set_num_threads(n: i64) -> PyResult<()> {
     if n < 1 {
-        return Err(PyValueError::new_err(format!("the number of threads must be at least 1, got {n}")));
+        return Err(PyValueError::new_err(format!(
+            "the number of threads must be at least 1, got {n}"
+        )));
     }
     parallel::set_num_threads(n as usize);
     Ok(())
@@ -340,14 +529,19 @@ fn get_isa() -> &'static str {
 fn set_isa(name: &str) -> PyResult<()> {
     match simd::Isa::from_name(name) {
         Some(isa) if simd::select(isa) => Ok(()),
-        _ => Err(PyValueError::new_err(format!("ISA {name:?} is not available on this CPU"))),
+        _ => Err(PyValueError::new_err(format!(
+            "ISA {name:?} is not available on this CPU"
+        ))),
     }
 }
 
 /// Every ISA this CPU can run.
 #[pyfunction]
 fn available_isas() -> Vec<&'static str> {
-    simd::Isa::available().into_iter().map(|i| i.name()).collect()
+    simd::Isa::available()
+        .into_iter()
+        .map(|i| i.name())
+        .collect()
 }
 
 /// Called in a forked child: the parent's worker threads do not exist there.

@@ -21,7 +21,10 @@ struct Pool {
     pool: Option<Arc<ThreadPool>>,
 }
 
-static POOL: Mutex<Pool> = Mutex::new(Pool { threads: 0, pool: None });
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    threads: 0,
+    pool: None,
+});
 
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -74,7 +77,11 @@ fn pool() -> Option<Arc<ThreadPool>> {
 
 /// Run tasks `range` of `job` on the selected ISA, in parallel when `elems` is large enough.
 pub fn run_range<J: Job>(job: &J, range: std::ops::Range<usize>, elems: usize) {
-    let pool = if elems >= PAR_MIN_ELEMS && range.len() > 1 { pool() } else { None };
+    let pool = if elems >= PAR_MIN_ELEMS && range.len() > 1 {
+        pool()
+    } else {
+        None
+    };
     match pool {
         Some(pool) => pool.install(|| range.into_par_iter().for_each(|t| simd::dispatch(job, t))),
         None => range.for_each(|t| simd::dispatch(job, t)),

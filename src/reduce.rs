@@ -34,7 +34,8 @@ pub const SUPERBLOCK: usize = 1 << 14;
 /// state (about 28 bytes a column) stays in L1/L2.
 const COLUMN_TILE: usize = 1024;
 /// Elements per wave of tasks; between waves the caller checks for Ctrl-C.
-const WAVE_ELEMS: usize = 1 << 23;
+/// (About 2M elements: tens of milliseconds on the slowest, converting paths.)
+const WAVE_ELEMS: usize = 1 << 21;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -51,7 +52,10 @@ pub enum Kind {
 
 impl Kind {
     fn writes_rows(self) -> bool {
-        matches!(self, Kind::Softmax | Kind::LogSoftmax | Kind::Finish | Kind::FinishLog)
+        matches!(
+            self,
+            Kind::Softmax | Kind::LogSoftmax | Kind::Finish | Kind::FinishLog
+        )
     }
     fn is_log(self) -> bool {
         matches!(self, Kind::LogSoftmax | Kind::FinishLog)
@@ -79,7 +83,11 @@ pub struct Operand {
 }
 
 impl Operand {
-    pub const NONE: Operand = Operand { ptr: std::ptr::null_mut(), dtype: DType::F64, swapped: false };
+    pub const NONE: Operand = Operand {
+        ptr: std::ptr::null_mut(),
+        dtype: DType::F64,
+        swapped: false,
+    };
 }
 
 // SAFETY: an Operand is a plain address; the binding keeps the arrays alive and borrowed for
@@ -157,7 +165,12 @@ impl<F: Float> Ctx<'_, F> {
     /// # Safety
     /// `offs` must be the offsets of a row of this request.
     #[inline(always)]
-    unsafe fn gather(&self, offs: &[isize; MAX_OPS], range: Range<usize>, dst: &mut Vec<F>) -> usize {
+    unsafe fn gather(
+        &self,
+        offs: &[isize; MAX_OPS],
+        range: Range<usize>,
+        dst: &mut Vec<F>,
+    ) -> usize {
         let x = &self.req.ops[X];
         let xb = self.base(X, offs);
         let wb = self.base(WHERE, offs);
@@ -255,7 +268,12 @@ struct Special {
 
 impl Special {
     fn scan<F: Float>(xs: &[F], any_included: bool) -> Special {
-        let mut s = Special { nan: false, m: f64::NEG_INFINITY, posinf: 0.0, any_included };
+        let mut s = Special {
+            nan: false,
+            m: f64::NEG_INFINITY,
+            posinf: 0.0,
+            any_included,
+        };
         s.add(xs);
         s
     }
@@ -331,11 +349,17 @@ struct Scratch<F> {
 
 impl<F: Float> Scratch<F> {
     fn new() -> Self {
-        Scratch { x: Vec::new(), out: Vec::new() }
+        Scratch {
+            x: Vec::new(),
+            out: Vec::new(),
+        }
     }
 }
 
-fn run_typed<F: Float>(req: &Request, interrupted: &mut dyn FnMut() -> bool) -> Result<(), Interrupted> {
+fn run_typed<F: Float>(
+    req: &Request,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<(), Interrupted> {
     let l = &req.layout;
     let n = l.outer_len();
     let d = l.row_len();
@@ -345,7 +369,11 @@ fn run_typed<F: Float>(req: &Request, interrupted: &mut dyn FnMut() -> bool) -> 
     let size = std::mem::size_of::<F>() as isize;
     let aligned = |k: usize| {
         let p = req.ops[k].ptr as usize as isize + l.offsets[k];
-        p % size == 0 && l.outer.iter().chain(&l.row).all(|dim| dim.strides[k] % size == 0)
+        p % size == 0
+            && l.outer
+                .iter()
+                .chain(&l.row)
+                .all(|dim| dim.strides[k] % size == 0)
     };
     let run1 = l.row_run();
     let x_direct = !req.has_where
@@ -357,7 +385,13 @@ fn run_typed<F: Float>(req: &Request, interrupted: &mut dyn FnMut() -> bool) -> 
         && req.ops[OUT].dtype == F::DTYPE
         && run1.is_some_and(|r| r.strides[OUT] == size)
         && aligned(OUT);
-    let ctx = Ctx::<F> { req, d, x_direct, out_direct, _f: std::marker::PhantomData };
+    let ctx = Ctx::<F> {
+        req,
+        d,
+        x_direct,
+        out_direct,
+        _f: std::marker::PhantomData,
+    };
 
     // Column path: one strided reduced axis, the innermost outer axis contiguous.
     if let (Some(r), Some(inner)) = (run1, l.outer.last()) {
@@ -394,12 +428,20 @@ fn run_typed<F: Float>(req: &Request, interrupted: &mut dyn FnMut() -> bool) -> 
         }
     }
     let rows_per_task = (TASK_ELEMS / d.max(1)).clamp(1, n);
-    let job = RowsJob { ctx: &ctx, rows_per_task };
-    in_waves(&job, n.div_ceil(rows_per_task), rows_per_task * d.max(1), interrupted)
+    let job = RowsJob {
+        ctx: &ctx,
+        rows_per_task,
+    };
+    in_waves(
+        &job,
+        n.div_ceil(rows_per_task),
+        rows_per_task * d.max(1),
+        interrupted,
+    )
 }
 
 /// Run `tasks` tasks of about `task_elems` elements each, in waves.
-fn in_waves<J: Job>(
+pub fn in_waves<J: Job>(
     job: &J,
     tasks: usize,
     task_elems: usize,
@@ -469,7 +511,14 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
     let (m, acc) = if kind.is_finish() {
         let m = ctx.get_stat(STAT_M, offs);
         let s = ctx.get_stat(STAT_S, offs).to_f64();
-        (m, row::Acc { hi: s, lo: 0.0, count: 0.0 })
+        (
+            m,
+            row::Acc {
+                hi: s,
+                lo: 0.0,
+                count: 0.0,
+            },
+        )
     } else {
         (row::max(xs), row::Acc::default())
     };
@@ -499,16 +548,20 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
             match kind {
                 Kind::Softmax => {
                     let acc = row::sum_exp_into::<F, S, Sh>(xs, m, sh, out);
-                    row::scale(out, F::from_f64(1.0 / acc.value()));
+                    row::scale::<F, S>(out, F::recip(acc.value()));
                 }
                 Kind::LogSoftmax => {
                     let acc = row::sum_exp::<F, S, Sh>(xs, m, sh);
-                    row::log_shift::<F, S, Sh>(xs, m, sh, F::from_f64(row::log_of_sum(acc)), out);
+                    row::log_shift::<F, S, Sh>(xs, m, sh, row::log_of_sum(acc), out);
                 }
-                Kind::Finish => {
-                    row::exp_scale::<F, S, Sh>(xs, m, sh, F::from_f64(1.0 / acc.value()), out)
-                }
-                _ => row::log_shift::<F, S, Sh>(xs, m, sh, F::from_f64(acc.value().ln()), out),
+                Kind::Finish => row::exp_scale::<F, S, Sh>(xs, m, sh, F::recip(acc.value()), out),
+                _ => row::log_shift::<F, S, Sh>(
+                    xs,
+                    m,
+                    sh,
+                    row::log_of_sum(row::Acc { count: 0.0, ..acc }),
+                    out,
+                ),
             }
             if !ctx.out_direct {
                 // SAFETY: offs is a row of this request.
@@ -520,9 +573,19 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
 
 /// Store logsumexp (m / T + log sum) or the (max, sum) partials of one row.
 #[inline(always)]
-fn put_stats<F: Float>(ctx: &Ctx<'_, F>, offs: &[isize; MAX_OPS], m_scaled: f64, m: F, acc: row::Acc) {
+fn put_stats<F: Float>(
+    ctx: &Ctx<'_, F>,
+    offs: &[isize; MAX_OPS],
+    m_scaled: f64,
+    m: F,
+    acc: row::Acc,
+) {
     if ctx.req.kind == Kind::LogSumExp {
-        ctx.put(OUT, offs, F::from_f64(m_scaled + row::log_of_sum(acc)));
+        ctx.put(
+            OUT,
+            offs,
+            F::from_f64(row::add_parts(m_scaled, row::log_of_sum(acc))),
+        );
     } else {
         let s = acc.value();
         ctx.put(STAT_M, offs, if s.is_nan() { F::NAN } else { m });
@@ -598,7 +661,11 @@ fn short_rows_d<F: Float, S: Simd, Sh: Shift<F>>(ctx: &Ctx<'_, F>, task: usize, 
 }
 
 #[inline(always)]
-fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(ctx: &Ctx<'_, F>, task: usize, sh: Sh) {
+fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
+    ctx: &Ctx<'_, F>,
+    task: usize,
+    sh: Sh,
+) {
     let d = ctx.d;
     let n = ctx.req.layout.outer_len();
     let r0 = task * short::SHORT_ROWS;
@@ -612,7 +679,7 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(ctx: &Ctx<'_, F>,
     let mut mexp = vec![F::ZERO; len];
     let mut m = vec![F::ZERO; rows];
     let mut e = vec![F::ZERO; len];
-    let mut sums = vec![0.0f64; rows];
+    let mut sums = vec![row::Acc::default(); rows];
     let kind = ctx.req.kind;
     let copy;
     // SAFETY: x_direct; rows r0..r0+rows are `len` contiguous elements.
@@ -634,26 +701,25 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(ctx: &Ctx<'_, F>,
         return;
     }
     short::exp_flat::<F, S, Sh>(xs, &mexp, sh, &mut e);
-    short::row_sums::<F, D>(&e, d, &mut sums);
+    short::row_sums::<F, D>(xs, &e, &m, d, &mut sums);
     match kind {
         Kind::Softmax => {
-            let inv: Vec<F> = sums.iter().map(|&s| F::from_f64(1.0 / s)).collect();
+            let inv: Vec<(F, F)> = sums.iter().map(|s| F::recip(s.value())).collect();
             // SAFETY: out_direct and contiguous over these rows; this task owns them.
             let out = unsafe { ctx.out_slice(&offs, 0..len) };
-            short::scale_rows::<F, D>(&e, d, &inv, out);
+            short::scale_rows::<F, S, D>(&e, d, &inv, out);
         }
         Kind::LogSoftmax => {
-            let logs: Vec<F> = sums.iter().map(|&s| F::from_f64((s - 1.0).ln_1p())).collect();
-            // Reuse `e` for the expanded log-sums.
-            short::expand::<F, D>(&logs, d, &mut e);
+            let logs: Vec<(f64, f64)> = sums.iter().map(|&s| row::log_of_sum(s)).collect();
+            let mut lexp = vec![(0.0f64, 0.0f64); len];
+            short::expand::<(f64, f64), D>(&logs, d, &mut lexp);
             // SAFETY: as above.
             let out = unsafe { ctx.out_slice(&offs, 0..len) };
-            short::log_flat::<F, S, Sh>(xs, &mexp, &e, sh, out);
+            short::log_flat::<F, S, Sh>(xs, &mexp, &lexp, sh, out);
         }
         _ => {
             let mut w = Walker::at(&ctx.req.layout.outer, r0);
-            for (&mv, &s) in m.iter().zip(&sums) {
-                let acc = row::Acc { hi: s - 1.0, lo: 0.0, count: 1.0 };
+            for (&mv, &acc) in m.iter().zip(&sums) {
                 put_stats(ctx, &w.offsets, sh.apply(mv.to_f64()), mv, acc);
                 w.advance();
             }
@@ -673,13 +739,22 @@ struct ColumnJob<'a, F> {
     tiles: usize,
 }
 
-fn run_columns<F: Float>(ctx: &Ctx<'_, F>, interrupted: &mut dyn FnMut() -> bool) -> Result<(), Interrupted> {
+fn run_columns<F: Float>(
+    ctx: &Ctx<'_, F>,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<(), Interrupted> {
     let l = &ctx.req.layout;
     let inner = *l.outer.last().expect("column path has an inner axis");
     let rest = &l.outer[..l.outer.len() - 1];
     let tile = COLUMN_TILE.min(inner.len);
     let tiles = inner.len.div_ceil(tile);
-    let job = ColumnJob { ctx, rest, inner, tile, tiles };
+    let job = ColumnJob {
+        ctx,
+        rest,
+        inner,
+        tile,
+        tiles,
+    };
     let n_rest: usize = rest.iter().map(|d| d.len).product();
     in_waves(&job, n_rest * tiles, tile * ctx.d, interrupted)
 }
@@ -711,7 +786,10 @@ impl<F: Float> ColumnJob<'_, F> {
         let rd = req.layout.row[0];
         let d = ctx.d;
         let xrow = |i: usize| -> &[F] {
-            let p = ctx.base(X, &offs).wrapping_offset(rd.strides[X] * i as isize).cast::<F>();
+            let p = ctx
+                .base(X, &offs)
+                .wrapping_offset(rd.strides[X] * i as isize)
+                .cast::<F>();
             // SAFETY: the column path requires aligned, contiguous F across the inner axis.
             unsafe { std::slice::from_raw_parts(p, w) }
         };
@@ -741,12 +819,16 @@ impl<F: Float> ColumnJob<'_, F> {
             let mut part = vec![F::ZERO; w];
             let mut ones = vec![F::ZERO; w];
             let mut ones_tot = vec![0.0f64; w];
+            let mut s_lo = vec![0.0f64; w];
             for i in 0..d {
                 column::sum_update::<F, S, Sh>(&mut part, &mut ones, xrow(i), &m, sh);
                 if (i + 1) % column::COL_FOLD == 0 || i + 1 == d {
-                    column::fold(&mut s_tot, &mut part);
+                    column::fold_compensated(&mut s_tot, &mut s_lo, &mut part);
                     column::fold(&mut ones_tot, &mut ones);
                 }
+            }
+            for (st, lo) in s_tot.iter_mut().zip(&s_lo) {
+                *st += lo;
             }
             for ((st, &c), &sp) in s_tot.iter_mut().zip(&ones_tot).zip(&special) {
                 // From here on s_tot holds sum - 1: the count and the rest stay apart until
@@ -779,7 +861,11 @@ impl<F: Float> ColumnJob<'_, F> {
             Kind::LogSumExp | Kind::Stats => {
                 let mut co = offs;
                 for j in 0..w {
-                    let acc = row::Acc { hi: s_tot[j], lo: 0.0, count: 1.0 };
+                    let acc = row::Acc {
+                        hi: s_tot[j],
+                        lo: 0.0,
+                        count: 1.0,
+                    };
                     put_stats(ctx, &co, sh.apply(m[j].to_f64()), m[j], acc);
                     for (c, s) in co.iter_mut().zip(self.inner.strides) {
                         *c += s;
@@ -788,13 +874,30 @@ impl<F: Float> ColumnJob<'_, F> {
             }
             _ => {
                 let log = kind.is_log();
-                let f: Vec<F> = s_tot
-                    .iter()
-                    .map(|&mo| F::from_f64(if log { mo.ln_1p() } else { 1.0 / (1.0 + mo) }))
-                    .collect();
+                let logs: Vec<(f64, f64)> = if log {
+                    s_tot
+                        .iter()
+                        .map(|&mo| {
+                            row::log_of_sum(row::Acc {
+                                hi: mo,
+                                lo: 0.0,
+                                count: 1.0,
+                            })
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let (inv_hi, inv_lo): (Vec<F>, Vec<F>) = if log {
+                    (Vec::new(), Vec::new())
+                } else {
+                    s_tot.iter().map(|&mo| F::recip(1.0 + mo)).unzip()
+                };
                 let mut copy = vec![F::ZERO; if req.in_place { w } else { 0 }];
                 for i in 0..d {
-                    let op = ctx.base(OUT, &offs).wrapping_offset(rd.strides[OUT] * i as isize);
+                    let op = ctx
+                        .base(OUT, &offs)
+                        .wrapping_offset(rd.strides[OUT] * i as isize);
                     // SAFETY: out is aligned contiguous F across the inner axis (column path
                     // condition); this task owns these w columns.
                     let out = unsafe { std::slice::from_raw_parts_mut(op.cast::<F>(), w) };
@@ -805,9 +908,9 @@ impl<F: Float> ColumnJob<'_, F> {
                         xrow(i)
                     };
                     if log {
-                        column::log_shift::<F, S, Sh>(out, xr, &m, &f, sh);
+                        column::log_shift::<F, S, Sh>(out, xr, &m, &logs, sh);
                     } else {
-                        column::exp_scale::<F, S, Sh>(out, xr, &m, &f, sh);
+                        column::exp_scale::<F, S, Sh>(out, xr, &m, &inv_hi, &inv_lo, sh);
                     }
                 }
             }
@@ -816,7 +919,13 @@ impl<F: Float> ColumnJob<'_, F> {
 
     /// The same request seen as strided rows (no in-place views), for the scalar fallback.
     fn col_ctx(&self) -> Ctx<'_, F> {
-        Ctx { req: self.ctx.req, d: self.ctx.d, x_direct: false, out_direct: false, _f: std::marker::PhantomData }
+        Ctx {
+            req: self.ctx.req,
+            d: self.ctx.d,
+            x_direct: false,
+            out_direct: false,
+            _f: std::marker::PhantomData,
+        }
     }
 }
 
@@ -838,6 +947,11 @@ struct StatsJob<'a, F> {
     row0: usize,
     blocks: usize,
     parts: &'a [std::sync::Mutex<Partial>],
+    /// Only the superblock maxima (the first pass of the f64 path).
+    max_only: bool,
+    /// Per row: take the sums relative to this maximum rather than the superblock's own, so
+    /// the merge needs no rescaling (whose exp would cost f64 results an ulp).
+    shared_max: Option<&'a [f64]>,
 }
 
 impl<F: Float> Job for StatsJob<'_, F> {
@@ -857,17 +971,28 @@ impl<F: Float> Job for StatsJob<'_, F> {
             included = unsafe { ctx.gather(&offs, range, &mut buf) };
             &buf
         };
-        let m = row::max(xs);
+        let own = row::max(xs);
+        let m = match self.shared_max {
+            Some(ms) if own > F::NEG_INF && own < F::INF => F::from_f64(ms[task / self.blocks]),
+            _ => own,
+        };
         let t = ctx.shift_for(&offs);
-        let acc = if !(m > F::NEG_INF && m < F::INF) {
+        let acc = if self.max_only || !(m > F::NEG_INF && m < F::INF) {
             row::Acc::default()
         } else if t == 1.0 {
             row::sum_exp::<F, S, Unit>(xs, m, Unit)
         } else {
             row::sum_exp::<F, S, Temp<F>>(xs, m, Temp::new(t))
         };
-        let special = m == F::INF || acc.value().is_nan() || (m == F::NEG_INF && xs.iter().any(|v| v.is_nan()));
-        let p = Partial { m: m.to_f64(), acc, special, included };
+        let special = own == F::INF
+            || acc.value().is_nan()
+            || (own == F::NEG_INF && xs.iter().any(|v| v.is_nan()));
+        let p = Partial {
+            m: m.to_f64(),
+            acc,
+            special,
+            included,
+        };
         *self.parts[task].lock().unwrap_or_else(|e| e.into_inner()) = p;
     }
 }
@@ -882,7 +1007,12 @@ struct Merged {
 }
 
 fn merge_row(parts: &[Partial], t: f64) -> Merged {
-    let mut out = Merged { m: f64::NEG_INFINITY, acc: row::Acc::default(), special: false, any_included: false };
+    let mut out = Merged {
+        m: f64::NEG_INFINITY,
+        acc: row::Acc::default(),
+        special: false,
+        any_included: false,
+    };
     for p in parts {
         out.special |= p.special;
         out.any_included |= p.included > 0;
@@ -945,12 +1075,13 @@ impl<F: Float> Job for WriteJob<'_, F> {
         let m = F::from_f64(mg.m);
         let t = ctx.shift_for(&offs);
         let log = ctx.req.kind.is_log();
-        let f = if log { row::log_of_sum(mg.acc) } else { 1.0 / mg.acc.value() };
+        let ls = row::log_of_sum(mg.acc);
+        let inv = F::recip(mg.acc.value());
         match (log, t == 1.0) {
-            (false, true) => row::exp_scale::<F, S, Unit>(xs, m, Unit, F::from_f64(f), out),
-            (false, false) => row::exp_scale::<F, S, Temp<F>>(xs, m, Temp::new(t), F::from_f64(f), out),
-            (true, true) => row::log_shift::<F, S, Unit>(xs, m, Unit, F::from_f64(f), out),
-            (true, false) => row::log_shift::<F, S, Temp<F>>(xs, m, Temp::new(t), F::from_f64(f), out),
+            (false, true) => row::exp_scale::<F, S, Unit>(xs, m, Unit, inv, out),
+            (false, false) => row::exp_scale::<F, S, Temp<F>>(xs, m, Temp::new(t), inv, out),
+            (true, true) => row::log_shift::<F, S, Unit>(xs, m, Unit, ls, out),
+            (true, false) => row::log_shift::<F, S, Temp<F>>(xs, m, Temp::new(t), ls, out),
         }
         if !ctx.out_direct {
             // SAFETY: offs is a row of this request.
@@ -959,18 +1090,57 @@ impl<F: Float> Job for WriteJob<'_, F> {
     }
 }
 
-fn run_superblocks<F: Float>(ctx: &Ctx<'_, F>, interrupted: &mut dyn FnMut() -> bool) -> Result<(), Interrupted> {
+fn run_superblocks<F: Float>(
+    ctx: &Ctx<'_, F>,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<(), Interrupted> {
     let n = ctx.req.layout.outer_len();
     let blocks = ctx.d.div_ceil(SUPERBLOCK);
     let rows_per_wave = (WAVE_ELEMS / ctx.d).max(1);
     let mut r0 = 0;
     while r0 < n {
         let rows = rows_per_wave.min(n - r0);
-        let empty = Partial { m: f64::NEG_INFINITY, acc: row::Acc::default(), special: false, included: 0 };
-        let parts: Vec<std::sync::Mutex<Partial>> = (0..rows * blocks).map(|_| std::sync::Mutex::new(empty)).collect();
-        let job = StatsJob { ctx, row0: r0, blocks, parts: &parts };
+        let empty = Partial {
+            m: f64::NEG_INFINITY,
+            acc: row::Acc::default(),
+            special: false,
+            included: 0,
+        };
+        let parts: Vec<std::sync::Mutex<Partial>> = (0..rows * blocks)
+            .map(|_| std::sync::Mutex::new(empty))
+            .collect();
+        let shared: Option<Vec<f64>> = (F::DTYPE == DType::F64).then(|| {
+            let job = StatsJob {
+                ctx,
+                row0: r0,
+                blocks,
+                parts: &parts,
+                max_only: true,
+                shared_max: None,
+            };
+            parallel::run_range(&job, 0..rows * blocks, rows * ctx.d);
+            (0..rows)
+                .map(|ri| {
+                    let ps = &parts[ri * blocks..(ri + 1) * blocks];
+                    ps.iter()
+                        .map(|p| p.lock().unwrap_or_else(|e| e.into_inner()).m)
+                        .fold(f64::NEG_INFINITY, f64::max)
+                })
+                .collect()
+        });
+        let job = StatsJob {
+            ctx,
+            row0: r0,
+            blocks,
+            parts: &parts,
+            max_only: false,
+            shared_max: shared.as_deref(),
+        };
         parallel::run_range(&job, 0..rows * blocks, rows * ctx.d);
-        let parts: Vec<Partial> = parts.into_iter().map(|p| p.into_inner().unwrap_or_else(|e| e.into_inner())).collect();
+        let parts: Vec<Partial> = parts
+            .into_iter()
+            .map(|p| p.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .collect();
         let mut merged = Vec::with_capacity(rows);
         let mut w = Walker::at(&ctx.req.layout.outer, r0);
         for ri in 0..rows {
@@ -986,7 +1156,12 @@ fn run_superblocks<F: Float>(ctx: &Ctx<'_, F>, interrupted: &mut dyn FnMut() -> 
             w.advance();
         }
         if ctx.req.kind.writes_rows() {
-            let job = WriteJob { ctx, row0: r0, blocks, merged: &merged };
+            let job = WriteJob {
+                ctx,
+                row0: r0,
+                blocks,
+                merged: &merged,
+            };
             parallel::run_range(&job, 0..rows * blocks, rows * ctx.d);
         }
         r0 += rows;
@@ -1001,7 +1176,12 @@ fn run_superblocks<F: Float>(ctx: &Ctx<'_, F>, interrupted: &mut dyn FnMut() -> 
 fn special_long_row<F: Float>(ctx: &Ctx<'_, F>, offs: &[isize; MAX_OPS], any_included: bool) {
     let d = ctx.d;
     let mut buf = Vec::new();
-    let mut sp = Special { nan: false, m: f64::NEG_INFINITY, posinf: 0.0, any_included };
+    let mut sp = Special {
+        nan: false,
+        m: f64::NEG_INFINITY,
+        posinf: 0.0,
+        any_included,
+    };
     for b in (0..d).step_by(SUPERBLOCK) {
         // SAFETY: offs is a row of this request.
         unsafe { ctx.gather(offs, b..(b + SUPERBLOCK).min(d), &mut buf) };

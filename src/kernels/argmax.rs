@@ -145,7 +145,11 @@ mod tests {
 
     #[test]
     fn column_update_matches_rows() {
-        let rows = [[1.0f32, 5.0, f32::NAN], [3.0, 5.0, 1.0], [2.0, 9.0, f32::NAN]];
+        let rows = [
+            [1.0f32, 5.0, f32::NAN],
+            [3.0, 5.0, 1.0],
+            [2.0, 9.0, f32::NAN],
+        ];
         let mut best = rows[0];
         let mut idx = [0usize; 3];
         for (i, r) in rows.iter().enumerate().skip(1) {

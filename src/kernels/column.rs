@@ -6,8 +6,9 @@ use crate::elem::Float;
 use crate::kernels::shift::Shift;
 use crate::simd::Simd;
 
-/// Rows summed in the compute type before folding into the per-column f64 totals.
-pub const COL_FOLD: usize = 256;
+/// Rows summed in the compute type before folding into the per-column f64 totals: short, so
+/// that a column's sequential partial sum stays accurate (its error grows with its length).
+pub const COL_FOLD: usize = 16;
 
 /// `m = max(m, row)` per column, ignoring NaN (a NaN makes the column's sum NaN later).
 #[inline(always)]
@@ -45,34 +46,52 @@ pub fn fold<F: Float>(total: &mut [f64], partial: &mut [F]) {
     }
 }
 
-/// `out = exp((row - m) / T) * inv` per column.
+/// Fold partial sums into compensated (Neumaier) f64 totals `hi + lo` and clear them, so
+/// that long columns do not accumulate the rounding of d / COL_FOLD sequential additions.
+#[inline(always)]
+pub fn fold_compensated<F: Float>(hi: &mut [f64], lo: &mut [f64], partial: &mut [F]) {
+    for ((h, l), p) in hi.iter_mut().zip(lo.iter_mut()).zip(partial.iter_mut()) {
+        let v = p.to_f64();
+        let t = *h + v;
+        *l += if h.abs() >= v.abs() {
+            (*h - t) + v
+        } else {
+            (v - t) + *h
+        };
+        *h = t;
+        *p = F::ZERO;
+    }
+}
+
+/// `out = exp((row - m) / T) / sum` per column, given 1/sum as `inv_hi + inv_lo`.
 #[inline(always)]
 pub fn exp_scale<F: Float, S: Simd, Sh: Shift<F>>(
     out: &mut [F],
     row: &[F],
     m: &[F],
-    inv: &[F],
+    inv_hi: &[F],
+    inv_lo: &[F],
     sh: Sh,
 ) {
-    for (((o, &v), &mv), &iv) in out.iter_mut().zip(row).zip(m).zip(inv) {
+    for ((((o, &v), &mv), &ih), &il) in out.iter_mut().zip(row).zip(m).zip(inv_hi).zip(inv_lo) {
         let (hi, lo) = sh.split::<S>(v, mv);
-        *o = F::exp::<S>(hi, lo) * iv;
+        let e = F::exp::<S>(hi, lo);
+        *o = F::fma::<S>(e, ih, e * il);
     }
 }
 
-/// `out = (row - m) / T - log_sum` per column.
+/// `out = (row - m) / T - log_sum` per column, rounded once.
 #[inline(always)]
 pub fn log_shift<F: Float, S: Simd, Sh: Shift<F>>(
     out: &mut [F],
     row: &[F],
     m: &[F],
-    log_sum: &[F],
+    log_sum: &[(f64, f64)],
     sh: Sh,
 ) {
+    let inv = sh.inv();
     for (((o, &v), &mv), &ls) in out.iter_mut().zip(row).zip(m).zip(log_sum) {
-        let (hi, lo) = sh.split::<S>(v, mv);
-        let lo = if hi == F::NEG_INF { F::ZERO } else { lo };
-        *o = (hi - ls) + lo;
+        *o = F::log_elem::<S>(v, mv, sh.split::<S>(v, mv), inv, ls);
     }
 }
 
@@ -101,10 +120,15 @@ mod tests {
         }
         let mut total = [0.0; 5];
         fold(&mut total, &mut s);
-        let inv: Vec<f64> = total.iter().zip(ones).map(|(t, c)| 1.0 / (t + c)).collect();
+        let inv: Vec<(f64, f64)> = total
+            .iter()
+            .zip(ones)
+            .map(|(t, c)| <f64 as Float>::recip(t + c))
+            .collect();
+        let (ih, il): (Vec<f64>, Vec<f64>) = inv.into_iter().unzip();
         for (j, r) in rows.iter().enumerate() {
             let mut out = [0.0; 5];
-            exp_scale::<f64, Generic, Unit>(&mut out, r, &m, &inv, Unit);
+            exp_scale::<f64, Generic, Unit>(&mut out, r, &m, &ih, &il, Unit);
             for c in 0..5 {
                 let z: f64 = rows.iter().map(|q| (q[c] - m[c]).exp()).sum();
                 let want = (rows[j][c] - m[c]).exp() / z;

@@ -11,8 +11,9 @@ use crate::simd::Simd;
 
 /// Independent accumulators per reduction: enough for one 512-bit register of f32.
 pub const LANES: usize = 16;
-/// Elements summed in the compute type before folding into the f64 total.
-pub const FOLD: usize = 1024;
+/// Elements summed in the compute type before folding into the f64 total (16 per lane, so
+/// each lane's sequential sum stays short).
+pub const FOLD: usize = 256;
 
 /// A row's sum of exponentials, kept as `count` (terms that are exactly 1: the maximum and
 /// its ties) plus a compensated (Neumaier) f64 sum `hi + lo` of the rest. Keeping the ones
@@ -135,12 +136,7 @@ fn exp_block<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh, out: &mut [
 
 /// `sum(exp((x - m) / T))`, writing each term to `out`.
 #[inline(always)]
-pub fn sum_exp_into<F: Float, S: Simd, Sh: Shift<F>>(
-    x: &[F],
-    m: F,
-    sh: Sh,
-    out: &mut [F],
-) -> Acc {
+pub fn sum_exp_into<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh, out: &mut [F]) -> Acc {
     let mut acc = Acc::default();
     for (xb, ob) in x.chunks(FOLD).zip(out.chunks_mut(FOLD)) {
         let (rest, ones) = exp_block::<F, S, Sh>(xb, m, sh, ob);
@@ -163,44 +159,74 @@ pub fn sum_exp<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh) -> Acc {
     acc
 }
 
-/// `out *= inv`.
+/// `out /= sum`, given 1/sum as `F::recip` makes it.
 #[inline(always)]
-pub fn scale<F: Float>(out: &mut [F], inv: F) {
+pub fn scale<F: Float, S: Simd>(out: &mut [F], inv: (F, F)) {
     for v in out.iter_mut() {
-        *v = *v * inv;
+        *v = F::fma::<S>(*v, inv.0, *v * inv.1);
     }
 }
 
-/// `out = exp((x - m) / T) * inv`.
+/// `out = exp((x - m) / T) / sum`, given 1/sum as `F::recip` makes it.
 #[inline(always)]
-pub fn exp_scale<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh, inv: F, out: &mut [F]) {
+pub fn exp_scale<F: Float, S: Simd, Sh: Shift<F>>(
+    x: &[F],
+    m: F,
+    sh: Sh,
+    inv: (F, F),
+    out: &mut [F],
+) {
     for (o, &v) in out.iter_mut().zip(x) {
         let (hi, lo) = sh.split::<S>(v, m);
-        *o = F::exp::<S>(hi, lo) * inv;
+        let e = F::exp::<S>(hi, lo);
+        *o = F::fma::<S>(e, inv.0, e * inv.1);
     }
 }
 
-/// `out = ((x - m) / T - log_sum)`, the correction term added last so that the winning
+/// `out = (x - m) / T - log_sum`, rounded once (see `Float::log_elem`), so that the winning
 /// class keeps its digits.
 #[inline(always)]
 pub fn log_shift<F: Float, S: Simd, Sh: Shift<F>>(
     x: &[F],
     m: F,
     sh: Sh,
-    log_sum: F,
+    log_sum: (f64, f64),
     out: &mut [F],
 ) {
+    let inv = sh.inv();
     for (o, &v) in out.iter_mut().zip(x) {
-        let (hi, lo) = sh.split::<S>(v, m);
-        let lo = if hi == F::NEG_INF { F::ZERO } else { lo };
-        *o = (hi - log_sum) + lo;
+        *o = F::log_elem::<S>(v, m, sh.split::<S>(v, m), inv, log_sum);
     }
 }
 
-/// log(sum) from a compensated sum that includes the maximum's term 1.
+/// log(sum) as `hi + lo`, from a compensated sum that includes the maximum's term 1:
+/// `hi = log1p(sum - 1)`, and `lo` the first-order correction `(sum - e^hi) / sum` with the
+/// sum's low part, so that `lo` carries what rounding `hi` lost (about 0.5 ulp of log(sum),
+/// which for log_softmax and logsumexp would otherwise be the largest error).
 #[inline(always)]
-pub fn log_of_sum(acc: Acc) -> f64 {
-    acc.minus_one().ln_1p()
+pub fn log_of_sum(acc: Acc) -> (f64, f64) {
+    // sum - 1 = (count - 1) + hi + lo, kept as m1 + m1_lo.
+    let (t, e1) = crate::kernels::shift::two_diff(acc.count - 1.0, -acc.hi);
+    let m1 = t + (e1 + acc.lo);
+    let m1_lo = (t - m1) + (e1 + acc.lo);
+    let hi = m1.ln_1p();
+    let lo = ((m1 - hi.exp_m1()) + m1_lo) / (1.0 + m1);
+    if lo.is_finite() {
+        (hi, lo)
+    } else {
+        (hi, 0.0)
+    }
+}
+
+/// `a + b` where `b = (hi, lo)`, with the first addition exact (TwoSum).
+#[inline(always)]
+pub fn add_parts(a: f64, b: (f64, f64)) -> f64 {
+    let (s, e) = crate::kernels::shift::two_diff(a, -b.0);
+    if s.is_finite() {
+        s + (e + b.1)
+    } else {
+        a + b.0
+    }
 }
 
 #[cfg(test)]
@@ -224,8 +250,12 @@ mod tests {
         let m = max(&x);
         let mut out = [0.0; 3];
         let s = sum_exp_into::<f64, Generic, Unit>(&x, m, Unit, &mut out);
-        scale(&mut out, 1.0 / s.value());
-        let want = [0.090_030_573_170_380_46, 0.665_240_955_774_821_6, 0.244_728_471_054_797_6];
+        scale::<f64, Generic>(&mut out, <f64 as Float>::recip(s.value()));
+        let want = [
+            0.090_030_573_170_380_46,
+            0.665_240_955_774_821_6,
+            0.244_728_471_054_797_6,
+        ];
         for (g, w) in out.iter().zip(want) {
             assert!((g - w).abs() <= 4.0 * f64::EPSILON * w, "{g} vs {w}");
         }
@@ -233,7 +263,9 @@ mod tests {
 
     #[test]
     fn sum_exp_matches_stored_terms_and_reference() {
-        let x: Vec<f32> = (0..5000).map(|i| ((i * 37 % 101) as f32) * 0.1 - 5.0).collect();
+        let x: Vec<f32> = (0..5000)
+            .map(|i| ((i * 37 % 101) as f32) * 0.1 - 5.0)
+            .collect();
         let m = max(&x);
         let mut out = vec![0.0f32; x.len()];
         let a = sum_exp_into::<f32, Generic, Unit>(&x, m, Unit, &mut out);
@@ -260,12 +292,16 @@ mod tests {
         let x = [0.0f32, -30.0];
         let m = max(&x);
         let s = sum_exp::<f32, Generic, Unit>(&x, m, Unit);
-        let l = log_of_sum(s) as f32;
+        let l = log_of_sum(s);
         let mut out = [0.0f32; 2];
         log_shift::<f32, Generic, Unit>(&x, m, Unit, l, &mut out);
         let want = -(-30.0f64).exp().ln_1p();
-        assert!(((f64::from(out[0]) - want) / want).abs() < 1e-6, "{}", out[0]);
-        assert_eq!(out[1], -30.0 - l);
+        assert!(
+            ((f64::from(out[0]) - want) / want).abs() < 1e-6,
+            "{}",
+            out[0]
+        );
+        assert_eq!(out[1], (-30.0 - l.0 - l.1) as f32);
     }
 
     #[test]

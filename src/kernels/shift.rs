@@ -53,18 +53,18 @@ pub struct Temp<F> {
 
 impl<F: Float> Temp<F> {
     pub fn new(t: f64) -> Temp<F> {
-        Temp { t: F::from_f64(t), inv: F::from_f64(1.0 / t), t64: t }
+        Temp {
+            t: F::from_f64(t),
+            inv: F::from_f64(1.0 / t),
+            t64: t,
+        }
     }
 }
 
 impl<F: Float> Shift<F> for Temp<F> {
     #[inline(always)]
     fn split<S: Simd>(self, x: F, m: F) -> (F, F) {
-        let (d, e) = two_diff(x, m);
-        let q = d * self.inv;
-        // d - q*T exactly (one rounding with FMA), then the remainder over T.
-        let r = F::residual::<S>(q, self.t, d);
-        (q, (r + e) * self.inv)
+        F::split_scaled::<S>(x, m, self.t, self.inv, 1.0 / self.t64)
     }
     #[inline(always)]
     fn apply(self, v: f64) -> f64 {

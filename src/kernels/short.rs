@@ -4,6 +4,7 @@
 //! (65536, 10).
 
 use crate::elem::Float;
+use crate::kernels::row::Acc;
 use crate::kernels::shift::Shift;
 use crate::simd::Simd;
 
@@ -26,10 +27,19 @@ pub fn len<const D: usize>(d: usize) -> usize {
 /// Per-row maxima of `x` (rows of `d`), also written out once per element into `mexp`.
 /// Returns false if some row's maximum is not finite (the caller takes the general path).
 #[inline(always)]
-pub fn row_max_expand<F: Float, const D: usize>(x: &[F], d: usize, m: &mut [F], mexp: &mut [F]) -> bool {
+pub fn row_max_expand<F: Float, const D: usize>(
+    x: &[F],
+    d: usize,
+    m: &mut [F],
+    mexp: &mut [F],
+) -> bool {
     let d = len::<D>(d);
     let mut finite = true;
-    for ((row, mr), me) in x.chunks_exact(d).zip(m.iter_mut()).zip(mexp.chunks_exact_mut(d)) {
+    for ((row, mr), me) in x
+        .chunks_exact(d)
+        .zip(m.iter_mut())
+        .zip(mexp.chunks_exact_mut(d))
+    {
         let mut v = F::NEG_INF;
         for &a in row {
             v = if a > v { a } else { v };
@@ -50,48 +60,70 @@ pub fn exp_flat<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], mexp: &[F], sh: Sh, e:
     }
 }
 
-/// Per-row sums of `e` in f64.
+/// Per-row sums of `e` in f64, as `row::Acc`: the exact ones (x == max) counted apart, so
+/// that `sum - 1` keeps its digits for log_softmax.
 #[inline(always)]
-pub fn row_sums<F: Float, const D: usize>(e: &[F], d: usize, s: &mut [f64]) {
+pub fn row_sums<F: Float, const D: usize>(x: &[F], e: &[F], m: &[F], d: usize, s: &mut [Acc]) {
     let d = len::<D>(d);
-    for (row, sr) in e.chunks_exact(d).zip(s.iter_mut()) {
-        *sr = row.iter().map(|v| v.to_f64()).sum();
+    for (((xr, er), &mr), sr) in x
+        .chunks_exact(d)
+        .zip(e.chunks_exact(d))
+        .zip(m)
+        .zip(s.iter_mut())
+    {
+        let (mut rest, mut count) = (0.0f64, 0.0f64);
+        for (&xv, &ev) in xr.iter().zip(er) {
+            if xv == mr {
+                count += 1.0;
+            } else {
+                rest += ev.to_f64();
+            }
+        }
+        *sr = Acc {
+            hi: rest,
+            lo: 0.0,
+            count,
+        };
     }
 }
 
-/// `out = x * inv[row]`.
+/// `out = e / sum[row]`, given each 1/sum as `F::recip` makes it.
 #[inline(always)]
-pub fn scale_rows<F: Float, const D: usize>(e: &[F], d: usize, inv: &[F], out: &mut [F]) {
+pub fn scale_rows<F: Float, S: Simd, const D: usize>(
+    e: &[F],
+    d: usize,
+    inv: &[(F, F)],
+    out: &mut [F],
+) {
     let d = len::<D>(d);
-    for ((row, o), &iv) in e.chunks_exact(d).zip(out.chunks_exact_mut(d)).zip(inv) {
+    for ((row, o), &(ih, il)) in e.chunks_exact(d).zip(out.chunks_exact_mut(d)).zip(inv) {
         for (a, &b) in o.iter_mut().zip(row) {
-            *a = b * iv;
+            *a = F::fma::<S>(b, ih, b * il);
         }
     }
 }
 
 /// Write each row's value `v[row]` over its `d` elements.
 #[inline(always)]
-pub fn expand<F: Float, const D: usize>(v: &[F], d: usize, out: &mut [F]) {
+pub fn expand<T: Copy, const D: usize>(v: &[T], d: usize, out: &mut [T]) {
     let d = len::<D>(d);
     for (row, &x) in out.chunks_exact_mut(d).zip(v) {
         row.fill(x);
     }
 }
 
-/// `out = (x - mexp) / T - lexp`, flat.
+/// `out = (x - mexp) / T - lexp`, flat, rounded once.
 #[inline(always)]
 pub fn log_flat<F: Float, S: Simd, Sh: Shift<F>>(
     x: &[F],
     mexp: &[F],
-    lexp: &[F],
+    lexp: &[(f64, f64)],
     sh: Sh,
     out: &mut [F],
 ) {
+    let inv = sh.inv();
     for (((o, &v), &mv), &l) in out.iter_mut().zip(x).zip(mexp).zip(lexp) {
-        let (hi, lo) = sh.split::<S>(v, mv);
-        let lo = if hi == F::NEG_INF { F::ZERO } else { lo };
-        *o = (hi - l) + lo;
+        *o = F::log_elem::<S>(v, mv, sh.split::<S>(v, mv), inv, l);
     }
 }
 
@@ -111,11 +143,15 @@ mod tests {
         assert_eq!(m, [3.0, 0.0]);
         let mut e = [0.0; 6];
         exp_flat::<f64, Generic, Unit>(&x, &mexp, Unit, &mut e);
-        let mut s = [0.0; 2];
-        row_sums::<f64, 3>(&e, d, &mut s);
-        let inv = [1.0 / s[0], 1.0 / s[1]];
+        let mut s = [Acc::default(); 2];
+        row_sums::<f64, 3>(&x, &e, &m, d, &mut s);
+        assert_eq!(s[1].count, 3.0);
+        let inv = [
+            <f64 as Float>::recip(s[0].value()),
+            <f64 as Float>::recip(s[1].value()),
+        ];
         let mut out = [0.0; 6];
-        scale_rows::<f64, 0>(&e, d, &inv, &mut out);
+        scale_rows::<f64, Generic, 0>(&e, d, &inv, &mut out);
         assert!((out[1] - 0.665_240_955_774_821_6).abs() < 1e-15);
         assert!((out[4] - 1.0 / 3.0).abs() < 1e-15);
     }
