@@ -1,18 +1,37 @@
 """Type stubs for the Rust extension module ``softmax_rs._core``."""
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-__all__: list[str]
+__all__ = [
+    "_after_fork",
+    "_top_k_lastaxis",
+    "argmax",
+    "available_isas",
+    "finish",
+    "get_isa",
+    "get_num_threads",
+    "log_softmax",
+    "logsumexp",
+    "row_stats",
+    "set_isa",
+    "set_num_threads",
+    "softmax",
+]
 
+class _SupportsDLPack(Protocol):
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+# Anything numpy.asarray accepts, or an object that only offers DLPack.
+_Input = npt.ArrayLike | _SupportsDLPack
 _Axis = int | tuple[int, ...] | None
 _Out = npt.NDArray[Any] | None
 _DType = npt.DTypeLike | None
 
 def softmax(
-    x: npt.ArrayLike,
+    x: _Input,
     axis: _Axis = -1,
     *,
     temperature: float | npt.ArrayLike = 1.0,
@@ -33,7 +52,7 @@ def softmax(
     """
 
 def log_softmax(
-    x: npt.ArrayLike,
+    x: _Input,
     axis: _Axis = -1,
     *,
     temperature: float | npt.ArrayLike = 1.0,
@@ -50,7 +69,7 @@ def log_softmax(
     """
 
 def logsumexp(
-    x: npt.ArrayLike,
+    x: _Input,
     axis: _Axis = -1,
     *,
     keepdims: bool = False,
@@ -67,7 +86,7 @@ def logsumexp(
     """
 
 def argmax(
-    x: npt.ArrayLike,
+    x: _Input,
     axis: int | None = -1,
     *,
     keepdims: bool = False,
@@ -81,13 +100,13 @@ def argmax(
     """
 
 def row_stats(
-    x: npt.ArrayLike, axis: _Axis = -1
+    x: _Input, axis: _Axis = -1
 ) -> tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]]:
     """Per-row ``(max, sum(exp(x - max)))`` with the reduced axes kept: partials that merge
     across chunks."""
 
 def finish(
-    x: npt.ArrayLike,
+    x: _Input,
     axis: _Axis,
     max: npt.ArrayLike,
     sumexp: npt.ArrayLike,
