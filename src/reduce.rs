@@ -447,7 +447,8 @@ pub fn in_waves<J: Job>(
     task_elems: usize,
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<(), Interrupted> {
-    let per_wave = (WAVE_ELEMS / task_elems.max(1)).max(1);
+    // At least one task per thread in a wave, or big tasks (column tiles) would run alone.
+    let per_wave = (WAVE_ELEMS / task_elems.max(1)).max(parallel::num_threads());
     let mut start = 0;
     while start < tasks {
         let end = (start + per_wave).min(tasks);
