@@ -22,6 +22,22 @@ pub(crate) struct Options<'a, 'py> {
     pub(crate) stats: Option<(&'a Bound<'py, PyAny>, &'a Bound<'py, PyAny>)>,
 }
 
+/// The reduced shape with the reduced axes kept (as length 1) and with them dropped.
+pub(crate) fn reduced_shapes(shape: &[usize], mask: &[bool]) -> (Vec<usize>, Vec<usize>) {
+    let kept = shape
+        .iter()
+        .zip(mask)
+        .map(|(&n, &r)| if r { 1 } else { n })
+        .collect();
+    let squeezed = shape
+        .iter()
+        .zip(mask)
+        .filter(|(_, &r)| !r)
+        .map(|(&n, _)| n)
+        .collect();
+    (kept, squeezed)
+}
+
 pub(crate) fn input_dtype(name: &str, x: &ArrayInfo<'_>) -> PyResult<DType> {
     x.dtype.ok_or_else(|| {
         let d = x.descr.str().map(|s| s.to_string()).unwrap_or_default();
@@ -95,19 +111,7 @@ pub(crate) fn family<'py>(
     let (compute, _result, descr) = result_dtype(py, src, &xi, o.dtype)?;
     let ndim = xi.shape.len();
     let mask = axis.mask(ndim)?;
-    let kept: Vec<usize> = xi
-        .shape
-        .iter()
-        .zip(&mask)
-        .map(|(&n, &r)| if r { 1 } else { n })
-        .collect();
-    let squeezed: Vec<usize> = xi
-        .shape
-        .iter()
-        .zip(&mask)
-        .filter(|(_, &r)| !r)
-        .map(|(&n, _)| n)
-        .collect();
+    let (kept, squeezed) = reduced_shapes(&xi.shape, &mask);
     let per_row = matches!(kind, Kind::LogSumExp | Kind::Stats);
     let out_shape: &[usize] = match kind {
         Kind::LogSumExp if !o.keepdims => &squeezed,

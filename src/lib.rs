@@ -18,7 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use bind::{ArrayInfo, AxisArg};
-use bind_family::{family, full_strides, input_dtype, Options};
+use bind_family::{family, full_strides, input_dtype, reduced_shapes, Options};
 use error::Error;
 use layout::{Dim, Layout, MAX_OPS};
 use reduce::{Kind, Operand, OUT, X};
@@ -188,19 +188,7 @@ fn argmax_py<'py>(
     if d == 0 {
         return Err(Error::Value("attempt to get argmax of an empty sequence".into()).into());
     }
-    let kept: Vec<usize> = xi
-        .shape
-        .iter()
-        .zip(&mask)
-        .map(|(&n, &r)| if r { 1 } else { n })
-        .collect();
-    let squeezed: Vec<usize> = xi
-        .shape
-        .iter()
-        .zip(&mask)
-        .filter(|(_, &r)| !r)
-        .map(|(&n, _)| n)
-        .collect();
+    let (kept, squeezed) = reduced_shapes(&xi.shape, &mask);
     let out_shape = if keepdims { kept } else { squeezed };
     let descr = numpy::dtype::<isize>(py);
     let (user, oi) = match out.filter(|o| !o.is_none()) {
