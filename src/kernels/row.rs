@@ -93,39 +93,39 @@ pub fn max<F: Float>(x: &[F]) -> F {
 #[inline(always)]
 fn exp_block<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh, out: &mut [F]) -> (f64, f64) {
     debug_assert_eq!(x.len(), out.len());
-    // PERF: the exponentials in a plain elementwise loop (which vectorizes fully), then the
-    // sums over the block while it is in L1.
-    for (o, &v) in out.iter_mut().zip(x) {
-        let (hi, lo) = sh.split::<S>(v, m);
-        *o = F::exp::<S>(hi, lo);
-    }
+    // PERF: one register of lane accumulators, summed as the terms are made. (A separate
+    // summing loop over the stored block compiled to lane extracts per step.)
     let mut acc = [F::ZERO; LANES];
     let mut ones = [F::ZERO; LANES];
     let xs = x.chunks_exact(LANES);
     let x_tail = xs.remainder();
-    let os = out.chunks_exact(LANES);
-    let o_tail = os.remainder();
-    for (xc, oc) in xs.zip(os) {
+    let mut os = out.chunks_exact_mut(LANES);
+    for (xc, oc) in xs.zip(&mut os) {
         for i in 0..LANES {
+            let (hi, lo) = sh.split::<S>(xc[i], m);
+            let e = F::exp::<S>(hi, lo);
+            oc[i] = e;
             // The exact ones (x == m, where e is exactly 1) are counted, not summed.
             let top = xc[i] == m;
-            acc[i] = acc[i] + if top { F::ZERO } else { oc[i] };
+            acc[i] = acc[i] + if top { F::ZERO } else { e };
             ones[i] = ones[i] + if top { F::ONE } else { F::ZERO };
         }
     }
     let mut total = 0.0f64;
     let mut count = 0.0f64;
-    for (xv, ov) in x_tail.iter().zip(o_tail) {
-        if *xv == m {
+    for (o, &v) in os.into_remainder().iter_mut().zip(x_tail) {
+        let (hi, lo) = sh.split::<S>(v, m);
+        let e = F::exp::<S>(hi, lo);
+        *o = e;
+        if v == m {
             count += 1.0;
         } else {
-            total += ov.to_f64();
+            total += e.to_f64();
         }
     }
     // Pairwise over the lanes keeps the fold itself accurate.
-    let mut w = LANES;
-    while w > 1 {
-        w /= 2;
+    // (Constant widths, so the loops unroll and the lanes stay in registers.)
+    for w in [8, 4, 2, 1] {
         for i in 0..w {
             acc[i] = acc[i] + acc[i + w];
             ones[i] = ones[i] + ones[i + w];
