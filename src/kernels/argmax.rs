@@ -7,6 +7,9 @@ pub trait Key: Copy + PartialOrd + Send + Sync + 'static {
     /// Whether values can be NaN (lets the integer kernels skip the NaN tracking).
     const HAS_NAN: bool;
     fn is_nan(self) -> bool;
+    /// The larger of two values, either one when a NaN is involved (NaNs are tracked
+    /// apart). PERF: a value operation, so accumulators stay in registers.
+    fn max_val(self, other: Self) -> Self;
 }
 
 macro_rules! int_key {
@@ -14,6 +17,8 @@ macro_rules! int_key {
         const HAS_NAN: bool = false;
         #[inline(always)]
         fn is_nan(self) -> bool { false }
+        #[inline(always)]
+        fn max_val(self, other: Self) -> Self { Ord::max(self, other) }
     })*};
 }
 int_key!(u8, i8, i16, u16, i32, u32, i64, u64);
@@ -24,6 +29,10 @@ impl Key for f32 {
     fn is_nan(self) -> bool {
         f32::is_nan(self)
     }
+    #[inline(always)]
+    fn max_val(self, other: Self) -> Self {
+        f32::max(self, other)
+    }
 }
 impl Key for f64 {
     const HAS_NAN: bool = true;
@@ -31,49 +40,94 @@ impl Key for f64 {
     fn is_nan(self) -> bool {
         f64::is_nan(self)
     }
+    #[inline(always)]
+    fn max_val(self, other: Self) -> Self {
+        f64::max(self, other)
+    }
 }
 
 /// `v` beats the current best `b`: greater, or the first NaN.
 #[inline(always)]
 fn beats<K: Key>(v: K, b: K) -> bool {
-    v > b || (v.is_nan() && !b.is_nan())
+    (v > b) | (v.is_nan() & !b.is_nan())
 }
+
+/// Independent maximum accumulators over a block: four registers of f32, so the loop is
+/// bound by throughput, not by the latency of one compare-and-blend chain.
+const ACCS: usize = 4 * LANES;
+const _: () = assert!(ACCS == 64, "block_max folds 64 lanes");
+/// Values per block of a long row. PERF: the block is read from memory once for its
+/// maximum; the search for that maximum's position, only in blocks that raise the best so
+/// far, then runs in L1.
+const BLOCK: usize = 4096;
 
 /// Index of the maximum of a non-empty row.
 #[inline(always)]
 pub fn argmax_row<K: Key>(x: &[K]) -> usize {
     debug_assert!(!x.is_empty());
-    if x.len() < 4 * LANES {
+    if x.len() < ACCS {
         return argmax_scalar(x);
     }
-    if x.len() > u32::MAX as usize {
-        return argmax_scalar(x);
+    let mut best = x[0];
+    let mut best_i = 0;
+    for (bi, b) in x.chunks(BLOCK).enumerate() {
+        let base = bi * BLOCK;
+        let (m, nan) = block_max(x, base, base + b.len());
+        if nan {
+            // The first NaN wins, and earlier blocks held none.
+            return base + b.iter().position(|v| v.is_nan()).unwrap_or(0);
+        }
+        // Strictly greater: an earlier block keeps a tie.
+        if bi == 0 || m > best {
+            best = m;
+            best_i = base + first_equal(b, m);
+        }
     }
-    // Long rows, two vector passes (PERF: each is a plain compare-and-blend loop that
-    // vectorizes fully): the maximum, noting any NaN; then the first position holding it,
-    // found a chunk at a time.
-    let mut best = [x[0]; LANES];
-    let mut nan = [false; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
+    best_i
+}
+
+/// The maximum of `x[start..end]` (any value if it holds a NaN) and whether it holds a
+/// NaN. The values before `start` must hold no NaN and none above the maximum so far, since
+/// a ragged tail is read as the last `ACCS` values up to `end` (so `end >= ACCS`).
+#[inline(always)]
+fn block_max<K: Key>(x: &[K], start: usize, end: usize) -> (K, bool) {
+    debug_assert!(end >= ACCS && start < end);
+    let mut acc = [x[start]; ACCS];
+    let mut nan = [false; ACCS];
+    let chunks = x[start..end].chunks_exact(ACCS);
+    let ragged = !chunks.remainder().is_empty();
     for c in chunks {
-        for i in 0..LANES {
-            best[i] = if c[i] > best[i] { c[i] } else { best[i] };
-            if K::HAS_NAN {
-                nan[i] |= c[i].is_nan();
-            }
+        lane_max(&mut acc, &mut nan, c);
+    }
+    if ragged {
+        // PERF: one overlapping full chunk, not a loop over the tail by index (which puts
+        // the lanes in memory, behind masked stores).
+        lane_max(&mut acc, &mut nan, &x[end - ACCS..end]);
+    }
+    for w in [32, 16, 8, 4, 2, 1] {
+        for i in 0..w {
+            acc[i] = acc[i].max_val(acc[i + w]);
+            nan[i] |= nan[i + w];
         }
     }
-    if K::HAS_NAN && (nan.iter().any(|&n| n) || tail.iter().any(|v| v.is_nan())) {
-        return x.iter().position(|v| v.is_nan()).unwrap_or(0);
-    }
-    let mut m = best[0];
-    for &v in best.iter().chain(tail) {
-        if v > m {
-            m = v;
+    (acc[0], nan[0])
+}
+
+#[inline(always)]
+fn lane_max<K: Key>(acc: &mut [K; ACCS], nan: &mut [bool; ACCS], c: &[K]) {
+    let c: &[K; ACCS] = c.try_into().expect("a full chunk");
+    for i in 0..ACCS {
+        acc[i] = acc[i].max_val(c[i]);
+        if K::HAS_NAN {
+            nan[i] |= c[i].is_nan();
         }
     }
-    for (ci, c) in x.chunks(LANES).enumerate() {
+}
+
+/// The first position of `m` in `b`, which holds it.
+#[inline(always)]
+fn first_equal<K: Key>(b: &[K], m: K) -> usize {
+    for (ci, c) in b.chunks(LANES).enumerate() {
         if c.iter().fold(false, |hit, &v| hit | (v == m)) {
             return ci * LANES + c.iter().position(|&v| v == m).unwrap_or(0);
         }
@@ -81,14 +135,36 @@ pub fn argmax_row<K: Key>(x: &[K]) -> usize {
     0
 }
 
+/// Short rows: one pass, the best values kept in registers. PERF: selects, not branches
+/// (where the maximum moves in random data is unpredictable), and two chains, over the
+/// even and the odd positions, to halve the dependent latency per row.
+#[inline(always)]
 fn argmax_scalar<K: Key>(x: &[K]) -> usize {
-    let mut best = 0;
-    for (i, &v) in x.iter().enumerate().skip(1) {
-        if beats(v, x[best]) {
-            best = i;
-        }
+    let mut even = (x[0], 0);
+    let mut odd = (x[x.len().min(2) - 1], x.len().min(2) - 1);
+    let pairs = x.chunks_exact(2);
+    let last = pairs.remainder();
+    for (j, p) in pairs.enumerate().skip(1) {
+        even = step(even, p[0], 2 * j);
+        odd = step(odd, p[1], 2 * j + 1);
     }
-    best
+    if let [v] = last {
+        even = step(even, *v, x.len() - 1);
+    }
+    // The first position wins between equal values, and between NaNs.
+    let odd_first = beats(odd.0, even.0)
+        || (odd.1 < even.1 && (odd.0 == even.0 || (odd.0.is_nan() && even.0.is_nan())));
+    if odd_first {
+        odd.1
+    } else {
+        even.1
+    }
+}
+
+#[inline(always)]
+fn step<K: Key>(best: (K, usize), v: K, i: usize) -> (K, usize) {
+    let take = beats(v, best.0);
+    (if take { v } else { best.0 }, if take { i } else { best.1 })
 }
 
 /// One reduced index `i` of a column-wise argmax: update each column's best value and index.
@@ -141,6 +217,66 @@ mod tests {
         assert_eq!(argmax_row(&ties), 1);
         let infs = [f32::NEG_INFINITY, f32::INFINITY, f32::INFINITY];
         assert_eq!(argmax_row(&infs), 1);
+    }
+
+    #[test]
+    fn short_rows_every_position() {
+        // Each length below the vector path, the maximum, a tie and NaNs at each position.
+        for n in 1..ACCS {
+            let base: Vec<f32> = (0..n).map(|i| ((i * 37) % 11) as f32).collect();
+            assert_eq!(argmax_row(&base), reference(&base), "n={n}");
+            for p in 0..n {
+                let mut x = base.clone();
+                x[p] = 100.0;
+                assert_eq!(argmax_row(&x), p, "n={n} max at {p}");
+                let mut t = vec![1.0f64; n];
+                t[p] = 2.0;
+                if p + 1 < n {
+                    t[n - 1] = 2.0;
+                }
+                assert_eq!(argmax_row(&t), p, "n={n} tie after {p}");
+                x[p] = f32::NAN;
+                if p + 1 < n {
+                    x[n - 1] = f32::NAN;
+                }
+                assert_eq!(argmax_row(&x), p, "n={n} NaN at {p}");
+                let ints: Vec<u8> = (0..n).map(|i| u8::from(i == p)).collect();
+                assert_eq!(argmax_row(&ints), p, "n={n} u8");
+            }
+        }
+    }
+
+    #[test]
+    fn long_rows_across_blocks() {
+        // Rows of several blocks, with the maximum, its ties and NaNs placed around the
+        // block and accumulator boundaries.
+        for n in [ACCS, ACCS + 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 17] {
+            let base: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1009) as f32).collect();
+            assert_eq!(argmax_row(&base), reference(&base), "n={n}");
+            for &p in &[0, 1, ACCS - 1, BLOCK - 1, BLOCK, n - 1] {
+                if p >= n {
+                    continue;
+                }
+                let mut x = base.clone();
+                x[p] = 5000.0;
+                assert_eq!(argmax_row(&x), p, "n={n} max at {p}");
+                x[n - 1] = 5000.0; // a later tie loses
+                assert_eq!(argmax_row(&x), p, "n={n} tie after {p}");
+                x[p] = f32::NAN;
+                assert_eq!(argmax_row(&x), p, "n={n} NaN at {p}");
+                let ints: Vec<i16> = x
+                    .iter()
+                    .map(|&v| if v.is_nan() { 7000 } else { v as i16 })
+                    .collect();
+                assert_eq!(argmax_row(&ints), reference(&ints), "n={n} i16");
+            }
+            let down: Vec<f64> = (0..n).map(|i| -(i as f64)).collect();
+            assert_eq!(argmax_row(&down), 0);
+            let up: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            assert_eq!(argmax_row(&up), n - 1);
+            let flat = vec![f32::NEG_INFINITY; n];
+            assert_eq!(argmax_row(&flat), 0);
+        }
     }
 
     #[test]
