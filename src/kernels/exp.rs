@@ -69,7 +69,8 @@ pub fn exp_f32<S: Simd>(t: f32, lo: f32) -> f32 {
     let q = fma_f32::<S>(p, r * r, r); // e^r - 1
                                        // 2^n as two factors: s1 = 2^max(n, -126) is normal, so (1 + q) * s1 rounds once;
                                        // the second factor only scales results into the subnormal range, rounding once more.
-    let n1 = n.max(-126);
+                                       // (n = 128 happens for t in (88.38, 88.72]: split as 2^127 * 2, not an infinite s1.)
+    let n1 = n.clamp(-126, 127);
     let n2 = n.wrapping_sub(n1);
     let s1 = f32::from_bits((n1.wrapping_add(127) as u32) << 23);
     let s2 = f32::from_bits((n2.wrapping_add(127) as u32) << 23);
@@ -113,7 +114,7 @@ pub fn exp_f64<S: Simd>(t: f64, lo: f64) -> f64 {
         q = fma_f64::<S>(q, r, *c);
     }
     let q = fma_f64::<S>(q, r * r, r); // e^r - 1
-    let n1 = n.max(-1022);
+    let n1 = n.clamp(-1022, 1023); // as in exp_f32: n = 1024 just below overflow
     let n2 = n.wrapping_sub(n1);
     let s1 = f64::from_bits((n1.wrapping_add(1023) as u64) << 52);
     let s2 = f64::from_bits((n2.wrapping_add(1023) as u64) << 52);
@@ -155,6 +156,11 @@ mod tests {
         assert_eq!(exp_f32::<Generic>(-104.0, 0.0), 0.0);
         assert!(exp_f32::<Generic>(f32::NAN, 0.0).is_nan());
         assert_eq!(exp_f32::<Generic>(89.0, 0.0), f32::INFINITY);
+        // Just below overflow: finite and correctly scaled (2^127.5 = e^88.376).
+        for t in [88.5f32, 88.7] {
+            let big = exp_f32::<Generic>(t, 0.0);
+            assert!(big.is_finite() && (f64::from(big) / f64::from(t).exp() - 1.0).abs() < 1e-6);
+        }
         assert_eq!(exp_f32::<Generic>(f32::INFINITY, 0.0), f32::INFINITY);
         let tiny = exp_f32::<Generic>(-100.0, 0.0);
         assert!(tiny > 0.0 && !tiny.is_normal());
@@ -167,6 +173,10 @@ mod tests {
         assert_eq!(exp_f64::<Generic>(-746.0, 0.0), 0.0);
         assert!(exp_f64::<Generic>(f64::NAN, 0.0).is_nan());
         assert_eq!(exp_f64::<Generic>(710.0, 0.0), f64::INFINITY);
+        for t in [709.5f64, 709.78] {
+            let big = exp_f64::<Generic>(t, 0.0);
+            assert!(big.is_finite() && (big / t.exp() - 1.0).abs() < 1e-14);
+        }
         let tiny = exp_f64::<Generic>(-740.0, 0.0);
         assert!(tiny > 0.0 && !tiny.is_normal());
     }
