@@ -66,10 +66,11 @@ pub fn exp_f32<S: Simd>(t: f32, lo: f32) -> f32 {
     for c in &P[1..] {
         p = fma_f32::<S>(p, r, *c);
     }
-    let q = fma_f32::<S>(p, r * r, r); // e^r - 1
-                                       // 2^n as two factors: s1 = 2^max(n, -126) is normal, so (1 + q) * s1 rounds once;
-                                       // the second factor only scales results into the subnormal range, rounding once more.
-                                       // (n = 128 happens for t in (88.38, 88.72]: split as 2^127 * 2, not an infinite s1.)
+    // e^r - 1
+    let q = fma_f32::<S>(p, r * r, r);
+    // 2^n as two factors: s1 = 2^clamp(n, -126, 127) is normal, so (1 + q) * s1 rounds
+    // once; the second factor only scales results into the subnormal range, rounding once
+    // more, or by 2 where n = 128 (t in (88.38, 88.72]), so s1 is never infinite.
     let n1 = n.clamp(-126, 127);
     let n2 = n.wrapping_sub(n1);
     let s1 = f32::from_bits((n1.wrapping_add(127) as u32) << 23);
