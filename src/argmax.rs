@@ -147,11 +147,7 @@ fn run_typed<K: Load>(
                 | DType::F32
                 | DType::F64
         );
-    let aligned = (req.x.ptr as usize as isize + l.offsets[X]) % size == 0
-        && l.outer
-            .iter()
-            .chain(&l.row)
-            .all(|dim| dim.strides[X] % size == 0);
+    let aligned = l.is_aligned(X, req.x.ptr, size as usize);
     let run1 = l.row_run();
     let direct = native && aligned && run1.is_some_and(|r| r.strides[X] == size);
     let ctx = Ctx { req, d, direct };

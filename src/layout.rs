@@ -75,6 +75,18 @@ impl Layout {
         self.row.iter().map(|d| d.len).product()
     }
 
+    /// Whether operand `k`, based at `ptr`, is aligned to `size` bytes at its first element
+    /// and along every axis (so it can be read in place as elements of that size).
+    pub fn is_aligned(&self, k: usize, ptr: *const u8, size: usize) -> bool {
+        let size = size as isize;
+        (ptr as usize as isize + self.offsets[k]) % size == 0
+            && self
+                .outer
+                .iter()
+                .chain(&self.row)
+                .all(|dim| dim.strides[k] % size == 0)
+    }
+
     /// The single row axis, if the rows are one strided run.
     pub fn row_run(&self) -> Option<Dim> {
         match self.row.as_slice() {
@@ -211,6 +223,25 @@ mod tests {
         let dims = [dim(4, 4, 4), dim(3, 16, 16)];
         let l = Layout::new(&dims, &[true, true], true);
         assert_eq!(l.row, vec![dim(12, 4, 4)]);
+    }
+
+    #[test]
+    fn alignment_covers_base_offset_and_every_stride() {
+        let buf = [0u64; 8];
+        let base = buf.as_ptr().cast::<u8>();
+        let dims = [dim(2, 24, 8), dim(3, 8, 4)];
+        let l = Layout::new(&dims, &[false, true], true);
+        assert!(l.is_aligned(0, base, 8));
+        assert!(!l.is_aligned(1, base, 8), "a 4-byte stride");
+        assert!(l.is_aligned(1, base, 4));
+        assert!(
+            !l.is_aligned(0, base.wrapping_add(4), 8),
+            "a misaligned base"
+        );
+        // A flipped axis moves the first element by the offset, which must be aligned too.
+        let flipped = Layout::new(&[dim(3, -8, -8)], &[true], true);
+        assert!(flipped.is_aligned(0, base.wrapping_add(16), 8));
+        assert!(!flipped.is_aligned(0, base.wrapping_add(20), 8));
     }
 
     #[test]

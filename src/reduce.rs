@@ -367,14 +367,7 @@ fn run_typed<F: Float>(
         return Ok(());
     }
     let size = std::mem::size_of::<F>() as isize;
-    let aligned = |k: usize| {
-        let p = req.ops[k].ptr as usize as isize + l.offsets[k];
-        p % size == 0
-            && l.outer
-                .iter()
-                .chain(&l.row)
-                .all(|dim| dim.strides[k] % size == 0)
-    };
+    let aligned = |k: usize| l.is_aligned(k, req.ops[k].ptr, size as usize);
     let run1 = l.row_run();
     let x_direct = !req.has_where
         && req.ops[X].dtype == F::DTYPE
