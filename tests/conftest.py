@@ -398,6 +398,14 @@ def check_logsumexp(got: Any, ref: Ref, keepdims: bool = False, what: str = "log
     assert not bad.any(), _fail(f"{what} ({rd})", bad, ga, exact, bound)
 
 
+def check_softmax_family(x: Array, ref: Ref, **kw: Any) -> None:
+    """softmax, log_softmax and logsumexp of ``x``, each called with the same keywords
+    (``axis``, ``dtype``), against ``ref``."""
+    check_softmax(sr.softmax(x, **kw), ref)
+    check_log_softmax(sr.log_softmax(x, **kw), ref)
+    check_logsumexp(sr.logsumexp(x, **kw), ref)
+
+
 def check_argmax(got: Any, x: npt.ArrayLike, axis: int | None = -1, keepdims: bool = False) -> None:
     """Exactly np.argmax: values, shape and dtype np.intp."""
     expected = ref_argmax(x, axis=axis, keepdims=keepdims)
