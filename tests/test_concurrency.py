@@ -19,7 +19,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import _numerics as nu
@@ -27,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import softmax_rs as sr
+from conftest import ALL_OPS
 
 Array = npt.NDArray[Any]
 
@@ -39,13 +39,6 @@ INTERRUPT_LATENCY_S = 0.100  # KeyboardInterrupt within 100 ms of SIGINT
 MIN_CALL_S = 3.0  # the interrupted calls would run at least this long
 SUBPROCESS_TIMEOUT_S = 180
 # ---------------------------------------------------------------------------------------------
-
-FUNCS: dict[str, Callable[..., Any]] = {
-    "softmax": sr.softmax,
-    "log_softmax": sr.log_softmax,
-    "logsumexp": sr.logsumexp,
-    "argmax": sr.argmax,
-}
 
 
 def _inputs() -> list[tuple[str, Array, dict[str, Any]]]:
@@ -80,7 +73,7 @@ def _call(fn: str, x: Array, kwargs: dict[str, Any], out: Array | None) -> Array
         kw.pop("temperature", None)
     if out is not None:
         kw["out"] = out
-    return np.asarray(FUNCS[fn](x, **kw))
+    return np.asarray(ALL_OPS[fn](x, **kw))
 
 
 def test_threads_share_inputs_and_match_serial_results() -> None:
@@ -88,7 +81,7 @@ def test_threads_share_inputs_and_match_serial_results() -> None:
     before = [x.tobytes() for _, x, _ in cases]
     serial: dict[tuple[int, str], Array] = {}
     for i, (_, x, kw) in enumerate(cases):
-        for fn in FUNCS:
+        for fn in ALL_OPS:
             serial[(i, fn)] = _call(fn, x, kw, None)
     keys = list(serial)
     errors: list[str] = []

@@ -15,15 +15,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import softmax_rs as sr
+from conftest import ALL_OPS
 
 Array = npt.NDArray[Any]
-
-OPS: dict[str, Callable[..., Any]] = {
-    "softmax": sr.softmax,
-    "log_softmax": sr.log_softmax,
-    "logsumexp": sr.logsumexp,
-    "argmax": sr.argmax,
-}
 
 
 def data(shape: tuple[int, ...] = (6, 50), dtype: Any = np.float32) -> Array:
@@ -68,7 +62,7 @@ class DLPackOnly:
 
 def result_out(op: str, x: Array) -> Array:
     """A preallocated ``out`` for ``op`` on ``x``."""
-    like = OPS[op](x)
+    like = ALL_OPS[op](x)
     return np.empty_like(np.asarray(like))
 
 
@@ -98,44 +92,44 @@ def assert_same(got: Any, want: Any) -> None:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("op", ALL_OPS)
 def test_list_and_tuple(op: str) -> None:
     x = data((3, 7), np.float64)
-    assert_same(OPS[op](x.tolist()), OPS[op](x))
-    assert_same(OPS[op](tuple(map(tuple, x.tolist()))), OPS[op](x))
+    assert_same(ALL_OPS[op](x.tolist()), ALL_OPS[op](x))
+    assert_same(ALL_OPS[op](tuple(map(tuple, x.tolist()))), ALL_OPS[op](x))
 
 
-@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("op", ALL_OPS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_memoryview(op: str, dtype: Any) -> None:
     x = data(dtype=dtype)
     assert isinstance(x.data, memoryview)
-    assert_same(OPS[op](x.data), OPS[op](x))
+    assert_same(ALL_OPS[op](x.data), ALL_OPS[op](x))
 
 
-@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("op", ALL_OPS)
 def test_array_module_buffer(op: str) -> None:
     values = data((40,), np.float64)
     buf = array.array("d", values.tolist())
-    assert_same(OPS[op](buf), OPS[op](values))
-    assert_same(OPS[op](memoryview(buf)), OPS[op](values))
+    assert_same(ALL_OPS[op](buf), ALL_OPS[op](values))
+    assert_same(ALL_OPS[op](memoryview(buf)), ALL_OPS[op](values))
 
 
-@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("op", ALL_OPS)
 def test_dunder_array(op: str) -> None:
     x = data()
     wrapped = ArrayLike(x)
-    assert_same(OPS[op](wrapped), OPS[op](x))
+    assert_same(ALL_OPS[op](wrapped), ALL_OPS[op](x))
     assert wrapped.calls >= 1
 
 
-@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("op", ALL_OPS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dlpack_only(op: str, dtype: Any) -> None:
     x = data(dtype=dtype)
     wrapped = DLPackOnly(x)
     assert not hasattr(wrapped, "__array__")
-    assert_same(OPS[op](wrapped), OPS[op](x))
+    assert_same(ALL_OPS[op](wrapped), ALL_OPS[op](x))
     assert wrapped.calls, "the core did not ask for a DLPack capsule"
     # A read-only consumer: it must never demand a copy.
     assert all(c.get("copy") is not True for c in wrapped.calls)
@@ -180,7 +174,7 @@ def test_no_input_copy(make: Callable[[Array], Any], op: str) -> None:
     x = data(BIG, np.float64)
     wrapped = make(x)
     out = result_out(op, x)
-    fn = OPS[op]
+    fn = ALL_OPS[op]
     fn(wrapped, out=out)  # warm up (first-call allocations, caches)
     peak = peak_traced_bytes(lambda: fn(wrapped, out=out))
     assert peak < x.nbytes // 4, f"{peak} bytes allocated for a {x.nbytes}-byte input"
@@ -205,20 +199,20 @@ def test_out_shares_memory_with_producer_buffer() -> None:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("op", ALL_OPS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_torch_cpu_tensor(op: str, dtype: str) -> None:
     torch = pytest.importorskip("torch")
     x = data(dtype=dtype)
     t = torch.from_numpy(x.copy())
-    assert_same(OPS[op](t), OPS[op](x))
+    assert_same(ALL_OPS[op](t), ALL_OPS[op](x))
     # Non-contiguous tensor views are read through their strides.
-    assert_same(OPS[op](t.T), OPS[op](x.T))
+    assert_same(ALL_OPS[op](t.T), ALL_OPS[op](x.T))
     # out= as a NumPy view of a torch tensor: the tensor holds the result.
     res = torch.from_numpy(result_out(op, x))
-    got = OPS[op](t, out=res.numpy())
+    got = ALL_OPS[op](t, out=res.numpy())
     assert np.shares_memory(got, res.numpy())
-    assert_same(res.numpy(), OPS[op](x))
+    assert_same(res.numpy(), ALL_OPS[op](x))
 
 
 def test_torch_no_input_copy() -> None:
@@ -240,14 +234,14 @@ def test_torch_bfloat16_and_float16() -> None:
     assert_same(sr.argmax(t16, axis=0), np.argmax(t16.numpy(), axis=0))
 
 
-@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("op", ALL_OPS)
 def test_jax_cpu_array(op: str) -> None:
     jnp = pytest.importorskip("jax.numpy")
     x = data(dtype=np.float32)
     j = jnp.asarray(x)
-    assert_same(OPS[op](j), OPS[op](x))
+    assert_same(ALL_OPS[op](j), ALL_OPS[op](x))
     # JAX materializes the transpose: compare with the same (contiguous) layout.
-    assert_same(OPS[op](j.T), OPS[op](np.ascontiguousarray(x.T)))
+    assert_same(ALL_OPS[op](j.T), ALL_OPS[op](np.ascontiguousarray(x.T)))
 
 
 def test_jax_zero_copy_where_producer_allows() -> None:

@@ -21,18 +21,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import softmax_rs as sr
+from conftest import ALL_OPS, SOFTMAX_FAMILY
 from numpy.exceptions import AxisError
 from numpy.lib.stride_tricks import as_strided
 
 Array = npt.NDArray[Any]
 
-FUNCS: dict[str, Callable[..., Any]] = {
-    "softmax": sr.softmax,
-    "log_softmax": sr.log_softmax,
-    "logsumexp": sr.logsumexp,
-    "argmax": sr.argmax,
-}
-SOFTMAX_FAMILY = ("softmax", "log_softmax", "logsumexp")
 SUBPROCESS_TIMEOUT_S = 120
 
 
@@ -69,28 +63,28 @@ BAD_DTYPES: list[Any] = [
 
 
 @pytest.mark.parametrize("dtype", BAD_DTYPES, ids=str)
-@pytest.mark.parametrize("fn", list(FUNCS))
+@pytest.mark.parametrize("fn", list(ALL_OPS))
 def test_unsupported_dtypes_raise_type_error(fn: str, dtype: Any) -> None:
     x = np.zeros((3, 4), dtype=dtype)
     before = x.tobytes()
     for kwargs in ({}, {"axis": 0}, {"axis": None}):
         with pytest.raises(TypeError):
-            FUNCS[fn](x, **kwargs)
+            ALL_OPS[fn](x, **kwargs)
     # a non-contiguous view of the same, and with a (valid) out given
     with pytest.raises(TypeError):
-        FUNCS[fn](x[:, ::2])
+        ALL_OPS[fn](x[:, ::2])
     out = np.zeros(_result_shape(fn, (3, 4)), dtype=np.intp if fn == "argmax" else np.float64)
     with pytest.raises(TypeError):
-        FUNCS[fn](x, out=out)
+        ALL_OPS[fn](x, out=out)
     assert x.tobytes() == before
     assert not out.any()
 
 
-@pytest.mark.parametrize("fn", list(FUNCS))
+@pytest.mark.parametrize("fn", list(ALL_OPS))
 def test_object_like_inputs_raise_type_error(fn: str) -> None:
     for bad in (None, [object(), object()], ["a", "b"], [1 + 2j, 3j], {"a": 1}):
         with pytest.raises(TypeError):
-            FUNCS[fn](bad)
+            ALL_OPS[fn](bad)
 
 
 @pytest.mark.parametrize("fn", SOFTMAX_FAMILY)
@@ -98,22 +92,22 @@ def test_unsupported_result_dtype_raises_type_error(fn: str) -> None:
     x = _data()
     for dt in (np.float16, np.int32, np.complex128, object, np.longdouble):
         with pytest.raises(TypeError):
-            FUNCS[fn](x, dtype=dt)
+            ALL_OPS[fn](x, dtype=dt)
 
 
 # --------------------------------------------------------------------------------------
 # 0-d arrays
 
 
-@pytest.mark.parametrize("fn", list(FUNCS))
+@pytest.mark.parametrize("fn", list(ALL_OPS))
 def test_zero_d_arrays(fn: str) -> None:
     x = np.array(2.5)
     for axis in (-1, 0, 1):
         with pytest.raises(AxisError):
-            FUNCS[fn](x, axis=axis)
+            ALL_OPS[fn](x, axis=axis)
     with pytest.raises(AxisError):
-        FUNCS[fn](x)  # default axis=-1
-    r = FUNCS[fn](x, axis=None)
+        ALL_OPS[fn](x)  # default axis=-1
+    r = ALL_OPS[fn](x, axis=None)
     want = {"softmax": 1.0, "log_softmax": 0.0, "logsumexp": 2.5, "argmax": 0}[fn]
     assert np.shape(r) == ()
     assert r == want
@@ -195,40 +189,40 @@ def _zero_stride_out(shape: tuple[int, ...], dtype: Any) -> Array:
     return as_strided(base, shape=shape, strides=strides)
 
 
-@pytest.mark.parametrize("fn", list(FUNCS))
+@pytest.mark.parametrize("fn", list(ALL_OPS))
 def test_out_with_zero_strides_raises_value_error(fn: str) -> None:
     x = _data((5, 6))
     shape = _result_shape(fn, x.shape)
     out = _zero_stride_out(shape, _out_dtype(fn, x))
     assert out.flags.writeable
     with pytest.raises(ValueError):
-        FUNCS[fn](x, out=out)
+        ALL_OPS[fn](x, out=out)
     assert not np.asarray(out).any()
     if fn in ("softmax", "log_softmax"):
         # zero stride on the inner axis only
         base = np.zeros((5, 1))
         with pytest.raises(ValueError):
-            FUNCS[fn](x, out=as_strided(base, shape=(5, 6), strides=(8, 0)))
+            ALL_OPS[fn](x, out=as_strided(base, shape=(5, 6), strides=(8, 0)))
 
 
-@pytest.mark.parametrize("fn", list(FUNCS))
+@pytest.mark.parametrize("fn", list(ALL_OPS))
 def test_read_only_out_raises_value_error(fn: str) -> None:
     x = _data()
     out = np.zeros(_result_shape(fn, x.shape), dtype=_out_dtype(fn, x))
     out.flags.writeable = False
     with pytest.raises(ValueError):
-        FUNCS[fn](x, out=out)
+        ALL_OPS[fn](x, out=out)
     assert not out.any()
     # a read-only view of a writable array, and a broadcast view
     w = np.zeros(_result_shape(fn, x.shape), dtype=_out_dtype(fn, x))
     v = w.view()
     v.flags.writeable = False
     with pytest.raises(ValueError):
-        FUNCS[fn](x, out=v)
+        ALL_OPS[fn](x, out=v)
     assert not w.any()
 
 
-@pytest.mark.parametrize("fn", list(FUNCS))
+@pytest.mark.parametrize("fn", list(ALL_OPS))
 def test_out_of_wrong_shape_dtype_or_type(fn: str) -> None:
     x = _data((6, 7))
     shape = _result_shape(fn, x.shape)
@@ -241,7 +235,7 @@ def test_out_of_wrong_shape_dtype_or_type(fn: str) -> None:
             continue
         out = np.zeros(s, dt)
         with pytest.raises(ValueError):
-            FUNCS[fn](x, out=out)
+            ALL_OPS[fn](x, out=out)
         assert not out.any(), s
     wrong_dtypes = (
         [np.float64, np.int32, np.uint64, np.float32]
@@ -253,20 +247,20 @@ def test_out_of_wrong_shape_dtype_or_type(fn: str) -> None:
             continue
         out = np.zeros(shape, wdt)
         with pytest.raises(TypeError):
-            FUNCS[fn](x, out=out)
+            ALL_OPS[fn](x, out=out)
         assert not out.any(), wdt
     zeros = np.zeros(shape, dt)
     bads: list[Any] = [zeros.tolist(), tuple(zeros.tolist()), zeros.data, 0.0, "out"]
     for bad in bads:
         with pytest.raises(TypeError):
-            FUNCS[fn](x, out=bad)
+            ALL_OPS[fn](x, out=bad)
     # a byte-swapped out has the right values but not the result dtype: TypeError
     with pytest.raises(TypeError):
-        FUNCS[fn](x, out=np.zeros(shape, np.dtype(dt).newbyteorder()))
+        ALL_OPS[fn](x, out=np.zeros(shape, np.dtype(dt).newbyteorder()))
 
 
 def _reference_result(fn: str, x: Array, **kwargs: Any) -> Any:
-    return FUNCS[fn](x.copy(), **kwargs)
+    return ALL_OPS[fn](x.copy(), **kwargs)
 
 
 # Results computed into a differently laid-out out may round differently (another kernel
@@ -281,7 +275,7 @@ def _close(got: Array, want: Array) -> None:
 @pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
 @pytest.mark.parametrize("n", [7, 40, 300])
 def test_out_overlapping_x_gives_the_right_answer(fn: str, n: int) -> None:
-    f = FUNCS[fn]
+    f = ALL_OPS[fn]
     rng = np.random.default_rng(n)
     # in place
     x = rng.standard_normal((n, n))
@@ -365,11 +359,11 @@ def test_where_of_wrong_shape_raises_value_error(fn: str) -> None:
         np.ones((6, 8), bool),
     ):
         with pytest.raises(ValueError):
-            FUNCS[fn](x, where=w)
+            ALL_OPS[fn](x, where=w)
     bad_types: list[Any] = [np.ones((6, 7)), "yes", np.ones((6, 7), complex)]
     for bw in bad_types:
         with pytest.raises((TypeError, ValueError)):
-            FUNCS[fn](x, where=bw)
+            ALL_OPS[fn](x, where=bw)
 
 
 @pytest.mark.parametrize("fn", SOFTMAX_FAMILY)
@@ -378,7 +372,7 @@ def test_bad_temperature_raises_value_error(fn: str) -> None:
     scalars: list[Any] = [0.0, -0.0, -1.0, np.nan, np.inf, -np.inf, "hot", 1j, [1.0, 2.0]]
     for t in [*scalars, [[1.0] * 7] * 6]:
         with pytest.raises(ValueError):
-            FUNCS[fn](x, temperature=t)
+            ALL_OPS[fn](x, temperature=t)
     for ta in (
         np.array([1.0, 2.0, 0.0, 1.0, 1.0, 1.0]),
         np.array([1.0, 2.0, -3.0, 1.0, 1.0, 1.0]),
@@ -389,7 +383,7 @@ def test_bad_temperature_raises_value_error(fn: str) -> None:
         np.ones((6, 2)),
     ):
         with pytest.raises(ValueError):
-            FUNCS[fn](x, temperature=ta)
+            ALL_OPS[fn](x, temperature=ta)
 
 
 @pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
@@ -397,35 +391,35 @@ def test_bad_empty_rows(fn: str) -> None:
     x = _data()
     for bad in ("bad", "", "NaN", "Zero", "none", "zero ", "nan\0"):
         with pytest.raises(ValueError):
-            FUNCS[fn](x, empty_rows=bad)
+            ALL_OPS[fn](x, empty_rows=bad)
     for bad_type in (1, b"nan", 0.0, ["nan"]):
         with pytest.raises((TypeError, ValueError)):
-            FUNCS[fn](x, empty_rows=bad_type)
+            ALL_OPS[fn](x, empty_rows=bad_type)
 
 
-@pytest.mark.parametrize("fn", list(FUNCS))
+@pytest.mark.parametrize("fn", list(ALL_OPS))
 def test_bad_axis_raises_axis_error(fn: str) -> None:
     x = _data((3, 4, 5))
     axis: Any
     for axis in (3, -4, 100, -(2**62), 2**62):
         with pytest.raises(AxisError):
-            FUNCS[fn](x, axis=axis)
+            ALL_OPS[fn](x, axis=axis)
     if fn != "argmax":
         for axis in ((0, 0), (1, -2), (0, 1, 0), (0, 3), (-4,), (2, 5)):
             with pytest.raises(AxisError):
-                FUNCS[fn](x, axis=axis)
+                ALL_OPS[fn](x, axis=axis)
     else:
         with pytest.raises(TypeError):
-            FUNCS[fn](x, axis=(0, 1))
+            ALL_OPS[fn](x, axis=(0, 1))
     bad_axes: list[Any] = [1.0, "0", [0]]
     for axis in bad_axes:
         with pytest.raises(TypeError):
-            FUNCS[fn](x, axis=axis)
+            ALL_OPS[fn](x, axis=axis)
     # AxisError is also a ValueError and an IndexError, as in NumPy
     with pytest.raises(ValueError):
-        FUNCS[fn](x, axis=7)
+        ALL_OPS[fn](x, axis=7)
     with pytest.raises(IndexError):
-        FUNCS[fn](x, axis=7)
+        ALL_OPS[fn](x, axis=7)
 
 
 def test_argmax_of_an_empty_axis_raises_value_error() -> None:
@@ -438,15 +432,15 @@ def test_errors_leave_the_module_usable_and_inputs_intact() -> None:
     """After a burst of failing calls the results are unchanged and inputs untouched."""
     x = _data((64, 100))
     before = x.tobytes()
-    want = {fn: FUNCS[fn](x) for fn in FUNCS}
+    want = {fn: ALL_OPS[fn](x) for fn in ALL_OPS}
     calls: list[Callable[[], Any]] = [
         lambda: sr.softmax(x, axis=5),
         lambda: sr.softmax(x, out=np.zeros((2, 2))),
         lambda: sr.logsumexp(x, temperature=-1),
         lambda: sr.log_softmax(x, where=np.ones(3, bool)),
-        lambda: FUNCS["argmax"](x, out=np.zeros(64)),
+        lambda: ALL_OPS["argmax"](x, out=np.zeros(64)),
         lambda: sr.softmax(x.astype(complex)),
-        lambda: FUNCS["log_softmax"](x, empty_rows="x"),
+        lambda: ALL_OPS["log_softmax"](x, empty_rows="x"),
     ]
     for _ in range(200):
         for c in calls:
@@ -454,4 +448,4 @@ def test_errors_leave_the_module_usable_and_inputs_intact() -> None:
                 c()
     assert x.tobytes() == before
     for fn, w in want.items():
-        np.testing.assert_array_equal(FUNCS[fn](x), w)
+        np.testing.assert_array_equal(ALL_OPS[fn](x), w)
