@@ -1,7 +1,7 @@
 //! argmax over a [`Layout`], for every real dtype, with NumPy's results.
 
 use crate::elem::{read, DType, Float};
-use crate::kernels::argmax::{argmax_row, argmax_update, Key};
+use crate::kernels::argmax::{argmax_packed, argmax_row, argmax_update, Key, PACKED_MAX};
 use crate::layout::{Dim, Layout, Walker, MAX_OPS};
 use crate::parallel::TASK_ELEMS;
 use crate::reduce::{in_waves, Interrupted, Operand, OUT, X};
@@ -100,6 +100,8 @@ struct Ctx<'a> {
     d: usize,
     /// Rows are native, aligned, contiguous `K` (read in place).
     direct: bool,
+    /// Also short and laid end to end in one outer dimension: see `argmax_packed`.
+    packed: bool,
 }
 
 impl Ctx<'_> {
@@ -150,7 +152,15 @@ fn run_typed<K: Load>(
     let aligned = l.is_aligned(X, req.x.ptr, size as usize);
     let run1 = l.row_run();
     let direct = native && aligned && run1.is_some_and(|r| r.strides[X] == size);
-    let ctx = Ctx { req, d, direct };
+    let packed = direct
+        && d <= PACKED_MAX
+        && matches!(l.outer.as_slice(), [o] if o.strides[X] == d as isize * size);
+    let ctx = Ctx {
+        req,
+        d,
+        direct,
+        packed,
+    };
     if let (Some(r), Some(inner), true) = (run1, l.outer.last(), native && aligned) {
         if r.strides[X] != size && inner.strides[X] == size {
             let rest = &l.outer[..l.outer.len() - 1];
@@ -196,6 +206,24 @@ impl<K: Load> Job for RowsJob<'_, K> {
         let n = ctx.req.layout.outer_len();
         let start = task * self.rows_per_task;
         let end = (start + self.rows_per_task).min(n);
+        if ctx.packed {
+            let outer = ctx.req.layout.outer[0];
+            let mut offs = [0isize; MAX_OPS];
+            for (o, s) in offs.iter_mut().zip(outer.strides) {
+                *o = s * start as isize;
+            }
+            // SAFETY: packed means rows start..end are (end - start) * d aligned,
+            // contiguous elements of K.
+            let x = unsafe {
+                std::slice::from_raw_parts(ctx.base(X, &offs).cast::<K>(), (end - start) * ctx.d)
+            };
+            argmax_packed(x, ctx.d, |r, i| {
+                let mut o = offs;
+                o[OUT] += outer.strides[OUT] * r as isize;
+                ctx.put(&o, i);
+            });
+            return;
+        }
         let mut buf: Vec<K> = Vec::new();
         let mut w = Walker::at(&ctx.req.layout.outer, start);
         for _ in start..end {

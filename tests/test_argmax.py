@@ -10,7 +10,16 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import softmax_rs as sr
-from conftest import ALL_DTYPES, BFLOAT16, FLOAT_DTYPES, check_argmax, ref_argmax, shapes, values
+from conftest import (
+    ALL_DTYPES,
+    BFLOAT16,
+    FLOAT_DTYPES,
+    check_argmax,
+    each_config,
+    ref_argmax,
+    shapes,
+    values,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -114,6 +123,24 @@ def test_argmax_extremes_and_ties_in_long_rows(dtype: Any, n: int) -> None:
         check_argmax(sr.argmax(x), x)
         check_argmax(sr.argmax(x, axis=None), x, None)
         check_argmax(sr.argmax(x.T, axis=0), x.T, 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.uint8, np.int64])
+def test_argmax_short_rows_every_isa_and_thread_count(dtype: Any) -> None:
+    """Short rows laid end to end are read as fixed windows that run into the next rows:
+    every length up to 32, with ties, NaN and ±inf, on every ISA and thread count (over
+    64K elements, so that the rows are split across threads)."""
+    rng = np.random.default_rng(7)
+    for d in range(1, 34):
+        x = rng.integers(-20, 20, size=(70_000 // d + 3, d)).astype(dtype)
+        if np.dtype(dtype).kind == "f":
+            flat = x.reshape(-1)
+            for v, every in ((np.nan, 997), (np.inf, 389), (-np.inf, 211)):
+                flat[rng.integers(0, flat.size, flat.size // every)] = v
+        want = np.argmax(x, axis=-1)
+        for isa, n in each_config():
+            got = sr.argmax(x, axis=-1)
+            assert np.array_equal(got, want), (d, isa, n, np.flatnonzero(got != want)[:5])
 
 
 def test_argmax_nan_in_long_row_and_axis0() -> None:

@@ -6,6 +6,8 @@ use crate::kernels::row::LANES;
 pub trait Key: Copy + PartialOrd + Send + Sync + 'static {
     /// Whether values can be NaN (lets the integer kernels skip the NaN tracking).
     const HAS_NAN: bool;
+    /// The smallest value (-inf for floats): the fill for lanes past the end of a row.
+    const LOWEST: Self;
     fn is_nan(self) -> bool;
     /// The larger of two values, either one when a NaN is involved (NaNs are tracked
     /// apart). PERF: a value operation, so accumulators stay in registers.
@@ -15,6 +17,7 @@ pub trait Key: Copy + PartialOrd + Send + Sync + 'static {
 macro_rules! int_key {
     ($($t:ty),*) => {$(impl Key for $t {
         const HAS_NAN: bool = false;
+        const LOWEST: Self = <$t>::MIN;
         #[inline(always)]
         fn is_nan(self) -> bool { false }
         #[inline(always)]
@@ -25,6 +28,7 @@ int_key!(u8, i8, i16, u16, i32, u32, i64, u64);
 
 impl Key for f32 {
     const HAS_NAN: bool = true;
+    const LOWEST: Self = f32::NEG_INFINITY;
     #[inline(always)]
     fn is_nan(self) -> bool {
         f32::is_nan(self)
@@ -36,6 +40,7 @@ impl Key for f32 {
 }
 impl Key for f64 {
     const HAS_NAN: bool = true;
+    const LOWEST: Self = f64::NEG_INFINITY;
     #[inline(always)]
     fn is_nan(self) -> bool {
         f64::is_nan(self)
@@ -167,6 +172,86 @@ fn step<K: Key>(best: (K, usize), v: K, i: usize) -> (K, usize) {
     (if take { v } else { best.0 }, if take { i } else { best.1 })
 }
 
+/// The longest row [`argmax_packed`] takes.
+pub const PACKED_MAX: usize = 32;
+
+/// argmax of each row of `d` (`1..=PACKED_MAX`) values laid end to end in `x`: `put(r, i)`
+/// for row `r`. PERF: each row is read as one fixed window of 16 or 32 values from its
+/// start, the lanes past the row masked to `LOWEST`, so that its maximum, NaN test and
+/// position are a few vector operations with no loop over the row; only the last rows,
+/// whose window would pass the end of `x`, take the scalar loop.
+#[inline(always)]
+pub fn argmax_packed<K: Key>(x: &[K], d: usize, put: impl FnMut(usize, usize)) {
+    debug_assert!((1..=PACKED_MAX).contains(&d) && x.len() % d == 0);
+    if d <= 16 {
+        packed::<K, 16>(x, d, put)
+    } else {
+        packed::<K, 32>(x, d, put)
+    }
+}
+
+#[inline(always)]
+fn packed<K: Key, const W: usize>(x: &[K], d: usize, mut put: impl FnMut(usize, usize)) {
+    let rows = x.len() / d;
+    // Rows whose window of W values lies inside `x`.
+    let windowed = if x.len() >= W {
+        (x.len() - W) / d + 1
+    } else {
+        0
+    }
+    .min(rows);
+    // PERF: opaque to the optimizer, which would otherwise split the lane loops at `d`
+    // (an induction-variable test) into scalar code.
+    let keep: [bool; W] = std::hint::black_box(std::array::from_fn(|j| j < d));
+    for r in 0..windowed {
+        let w: &[K; W] = x[r * d..r * d + W].try_into().expect("a full window");
+        put(r, argmax_window(w, &keep));
+    }
+    for r in windowed..rows {
+        put(r, argmax_scalar(&x[r * d..(r + 1) * d]));
+    }
+}
+
+/// argmax of the lanes of `w` that `keep` (a prefix). Each lane gets a key: its index for
+/// a NaN, W + its index for a value equal to the maximum, else 2W; the least key (mod W) is
+/// the first NaN if there is one, else the first maximum. (PERF: a min-reduction of keys
+/// vectorizes where building a bit mask lane by lane did not.)
+#[inline(always)]
+fn argmax_window<K: Key, const W: usize>(w: &[K; W], keep: &[bool; W]) -> usize {
+    let mut v = *w;
+    for j in 0..W {
+        // Loaded before the select: a select between a load and a constant became a branch.
+        let a = v[j];
+        v[j] = if keep[j] { a } else { K::LOWEST };
+    }
+    let mut m = v;
+    // Constant widths, so that the folds unroll into vector operations.
+    for s in [16, 8, 4, 2, 1] {
+        if s < W {
+            for i in 0..s {
+                // A select, one vector max: NaNs make `m` meaningless, but they have the
+                // least keys.
+                m[i] = if m[i] > m[i + s] { m[i] } else { m[i + s] };
+            }
+        }
+    }
+    let top = m[0];
+    let mut key = [0u32; W];
+    for j in 0..W {
+        let nan = K::HAS_NAN && v[j].is_nan();
+        let at = if v[j] == top { W + j } else { 2 * W };
+        key[j] = if nan { j as u32 } else { at as u32 };
+    }
+    for s in [16, 8, 4, 2, 1] {
+        if s < W {
+            for i in 0..s {
+                key[i] = key[i].min(key[i + s]);
+            }
+        }
+    }
+    key[0] as usize % W
+}
+
 /// One reduced index `i` of a column-wise argmax: update each column's best value and index.
 #[inline(always)]
 pub fn argmax_update<K: Key>(best: &mut [K], index: &mut [usize], row: &[K], i: usize) {
@@ -242,6 +327,45 @@ mod tests {
                 assert_eq!(argmax_row(&x), p, "n={n} NaN at {p}");
                 let ints: Vec<u8> = (0..n).map(|i| u8::from(i == p)).collect();
                 assert_eq!(argmax_row(&ints), p, "n={n} u8");
+            }
+        }
+    }
+
+    #[test]
+    fn packed_rows_every_length_and_position() {
+        // Rows end to end, so each window also reads the rows after it (which must not
+        // count), and the last rows take the scalar loop.
+        fn check<K: Key + std::fmt::Debug>(x: &[K], d: usize, what: &str) {
+            let mut got = vec![usize::MAX; x.len() / d];
+            argmax_packed(x, d, |r, i| got[r] = i);
+            let want: Vec<usize> = x.chunks_exact(d).map(reference).collect();
+            assert_eq!(got, want, "d={d} {what}");
+        }
+        for d in 1..=PACKED_MAX {
+            for rows in [1, 2, 3, 40] {
+                let n = rows * d;
+                let base: Vec<f32> = (0..n).map(|i| ((i * 7919) % 23) as f32 - 11.0).collect();
+                check(&base, d, "plain");
+                for p in 0..d {
+                    // Each row gets a maximum, a later tie, and a NaN, at position p.
+                    let mut x = base.clone();
+                    let mut y = base.clone();
+                    for r in 0..rows {
+                        x[r * d + p] = 50.0 + r as f32;
+                        x[r * d + d - 1] = 50.0 + r as f32;
+                        // A larger value in the next row must not leak into this one.
+                        y[r * d + p] = if r % 2 == 0 { f32::NAN } else { 1e9 };
+                    }
+                    check(&x, d, "tie");
+                    check(&y, d, "nan or next-row max");
+                    let f: Vec<f64> = y.iter().map(|&v| f64::from(v)).collect();
+                    check(&f, d, "f64");
+                    let ints: Vec<i16> = x.iter().map(|&v| v as i16).collect();
+                    check(&ints, d, "i16");
+                }
+                check(&vec![f32::NEG_INFINITY; n], d, "-inf");
+                check(&vec![i64::MIN; n], d, "i64::MIN");
+                check(&vec![f32::NAN; n], d, "all NaN");
             }
         }
     }
