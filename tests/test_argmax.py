@@ -143,6 +143,25 @@ def test_argmax_short_rows_every_isa_and_thread_count(dtype: Any) -> None:
             assert np.array_equal(got, want), (d, isa, n, np.flatnonzero(got != want)[:5])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.int64])
+def test_argmax_long_rows_every_isa_and_thread_count(dtype: Any) -> None:
+    """Long rows, read once in blocks with a ragged tail read as an overlapping chunk: ties
+    (few distinct values), NaN and ±inf anywhere, on every ISA and thread count."""
+    rng = np.random.default_rng(11)
+    for d in (64, 65, 127, 1000, 4097, 65_536 + 63, 65_536 + 64, 140_001):
+        x = rng.integers(-50, 50, size=(max(2, 300_000 // d), d)).astype(dtype)
+        if np.dtype(dtype).kind == "f":
+            x[0, rng.integers(0, d, 3)] = np.nan
+            x[1, rng.integers(0, d, 2)] = np.inf
+            x[-1, -1] = np.nan
+        else:
+            x[1, -1] = np.iinfo(dtype).max
+        want = np.argmax(x, axis=-1)
+        for isa, n in each_config():
+            got = sr.argmax(x, axis=-1)
+            assert np.array_equal(got, want), (d, isa, n, np.flatnonzero(got != want)[:5])
+
+
 def test_argmax_nan_in_long_row_and_axis0() -> None:
     x = np.zeros((3, 100_000), np.float32)
     x[0, 99_000] = np.nan

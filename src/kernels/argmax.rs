@@ -8,46 +8,81 @@ pub trait Key: Copy + PartialOrd + Send + Sync + 'static {
     const HAS_NAN: bool;
     /// The smallest value (-inf for floats): the fill for lanes past the end of a row.
     const LOWEST: Self;
+    /// Positions within a block, as wide as `Self` so that its lanes pair with the values'.
+    type Pos: Pos;
     fn is_nan(self) -> bool;
     /// The larger of two values, either one when a NaN is involved (NaNs are tracked
     /// apart). PERF: a value operation, so accumulators stay in registers.
     fn max_val(self, other: Self) -> Self;
 }
 
+/// A position within a block (< 2^32).
+pub trait Pos: Copy + Ord + Default + Send + Sync + 'static {
+    /// Above every position.
+    const NONE: Self;
+    fn of(i: usize) -> Self;
+    fn plus(self, i: usize) -> Self;
+    fn get(self) -> usize;
+}
+
+macro_rules! pos {
+    ($($t:ty),*) => {$(impl Pos for $t {
+        const NONE: Self = <$t>::MAX;
+        #[inline(always)]
+        fn of(i: usize) -> Self { i as $t }
+        #[inline(always)]
+        fn plus(self, i: usize) -> Self { self + i as $t }
+        #[inline(always)]
+        fn get(self) -> usize { self as usize }
+    })*};
+}
+pos!(u32, u64);
+
 macro_rules! int_key {
-    ($($t:ty),*) => {$(impl Key for $t {
+    ($($t:ty: $p:ty),*) => {$(impl Key for $t {
         const HAS_NAN: bool = false;
         const LOWEST: Self = <$t>::MIN;
+        type Pos = $p;
         #[inline(always)]
         fn is_nan(self) -> bool { false }
         #[inline(always)]
         fn max_val(self, other: Self) -> Self { Ord::max(self, other) }
     })*};
 }
-int_key!(u8, i8, i16, u16, i32, u32, i64, u64);
+int_key!(u8: u32, i8: u32, i16: u32, u16: u32, i32: u32, u32: u32, i64: u64, u64: u64);
 
 impl Key for f32 {
     const HAS_NAN: bool = true;
     const LOWEST: Self = f32::NEG_INFINITY;
+    type Pos = u32;
     #[inline(always)]
     fn is_nan(self) -> bool {
         f32::is_nan(self)
     }
     #[inline(always)]
     fn max_val(self, other: Self) -> Self {
-        f32::max(self, other)
+        if other > self {
+            other
+        } else {
+            self
+        }
     }
 }
 impl Key for f64 {
     const HAS_NAN: bool = true;
     const LOWEST: Self = f64::NEG_INFINITY;
+    type Pos = u64;
     #[inline(always)]
     fn is_nan(self) -> bool {
         f64::is_nan(self)
     }
     #[inline(always)]
     fn max_val(self, other: Self) -> Self {
-        f64::max(self, other)
+        if other > self {
+            other
+        } else {
+            self
+        }
     }
 }
 
@@ -60,11 +95,9 @@ fn beats<K: Key>(v: K, b: K) -> bool {
 /// Independent maximum accumulators over a block: four registers of f32, so the loop is
 /// bound by throughput, not by the latency of one compare-and-blend chain.
 const ACCS: usize = 4 * LANES;
-const _: () = assert!(ACCS == 64, "block_max folds 64 lanes");
-/// Values per block of a long row. PERF: the block is read from memory once for its
-/// maximum; the search for that maximum's position, only in blocks that raise the best so
-/// far, then runs in L1.
-const BLOCK: usize = 4096;
+const _: () = assert!(ACCS == 64, "block_argmax folds 64 lanes");
+/// Values per block of a long row (positions within a block fit in u32).
+const BLOCK: usize = 1 << 16;
 
 /// Index of the maximum of a non-empty row.
 #[inline(always)]
@@ -75,69 +108,101 @@ pub fn argmax_row<K: Key>(x: &[K]) -> usize {
     }
     let mut best = x[0];
     let mut best_i = 0;
-    for (bi, b) in x.chunks(BLOCK).enumerate() {
-        let base = bi * BLOCK;
-        let (m, nan) = block_max(x, base, base + b.len());
+    let mut start = 0;
+    while start < x.len() {
+        // A last block shorter than ACCS joins the one before it.
+        let end = if x.len() - start < BLOCK + ACCS {
+            x.len()
+        } else {
+            start + BLOCK
+        };
+        let (m, at, nan) = block_argmax(&x[start..end]);
         if nan {
             // The first NaN wins, and earlier blocks held none.
-            return base + b.iter().position(|v| v.is_nan()).unwrap_or(0);
+            return start + x[start..end].iter().position(|v| v.is_nan()).unwrap_or(0);
         }
         // Strictly greater: an earlier block keeps a tie.
-        if bi == 0 || m > best {
+        if start == 0 || m > best {
             best = m;
-            best_i = base + first_equal(b, m);
+            best_i = start + at;
         }
+        start = end;
     }
     best_i
 }
 
-/// The maximum of `x[start..end]` (any value if it holds a NaN) and whether it holds a
-/// NaN. The values before `start` must hold no NaN and none above the maximum so far, since
-/// a ragged tail is read as the last `ACCS` values up to `end` (so `end >= ACCS`).
+/// The maximum of `b` (`ACCS` values or more; any value if it holds a NaN), its first
+/// position, and whether `b` holds a NaN, in one read. Each lane keeps its maximum and the
+/// offset of the chunk where that maximum first appeared (strictly greater values only), so
+/// the first position of the maximum is the least `offset + lane` over the lanes that hold
+/// it. A ragged tail is read as one overlapping chunk, the last `ACCS` values: its lanes
+/// see positions other lanes saw already, which a position of the same value can only
+/// repeat, not precede.
 #[inline(always)]
-fn block_max<K: Key>(x: &[K], start: usize, end: usize) -> (K, bool) {
-    debug_assert!(end >= ACCS && start < end);
-    let mut acc = [x[start]; ACCS];
+fn block_argmax<K: Key>(b: &[K]) -> (K, usize, bool) {
+    debug_assert!(b.len() >= ACCS && b.len() <= BLOCK + ACCS);
+    // A lane never raised above LOWEST holds LOWEST at offset 0.
+    let mut acc = [K::LOWEST; ACCS];
+    let mut off = [K::Pos::default(); ACCS];
     let mut nan = [false; ACCS];
-    let chunks = x[start..end].chunks_exact(ACCS);
+    let chunks = b.chunks_exact(ACCS);
     let ragged = !chunks.remainder().is_empty();
-    for c in chunks {
-        lane_max(&mut acc, &mut nan, c);
+    for (k, c) in chunks.enumerate() {
+        lane_argmax(&mut acc, &mut off, &mut nan, c, K::Pos::of(k * ACCS));
     }
     if ragged {
         // PERF: one overlapping full chunk, not a loop over the tail by index (which puts
         // the lanes in memory, behind masked stores).
-        lane_max(&mut acc, &mut nan, &x[end - ACCS..end]);
+        let o = b.len() - ACCS;
+        lane_argmax(&mut acc, &mut off, &mut nan, &b[o..], K::Pos::of(o));
     }
+    let mut m = acc;
     for w in [32, 16, 8, 4, 2, 1] {
         for i in 0..w {
-            acc[i] = acc[i].max_val(acc[i + w]);
+            m[i] = m[i].max_val(m[i + w]);
             nan[i] |= nan[i + w];
         }
     }
-    (acc[0], nan[0])
+    let top = m[0];
+    let mut at = [K::Pos::NONE; ACCS];
+    for i in 0..ACCS {
+        at[i] = if acc[i] == top {
+            off[i].plus(i)
+        } else {
+            K::Pos::NONE
+        };
+    }
+    for w in [32, 16, 8, 4, 2, 1] {
+        for i in 0..w {
+            at[i] = at[i].min(at[i + w]);
+        }
+    }
+    (top, at[0].get(), nan[0])
 }
 
+/// One chunk at offset `o` into the lanes: each lane that rises takes `o` as its offset.
 #[inline(always)]
-fn lane_max<K: Key>(acc: &mut [K; ACCS], nan: &mut [bool; ACCS], c: &[K]) {
+fn lane_argmax<K: Key>(
+    acc: &mut [K; ACCS],
+    off: &mut [K::Pos; ACCS],
+    nan: &mut [bool; ACCS],
+    c: &[K],
+    o: K::Pos,
+) {
     let c: &[K; ACCS] = c.try_into().expect("a full chunk");
+    // PERF: three short loops, not one: each unrolls completely, so the lanes become
+    // registers (one loop doing all three was vectorized over the lanes in memory).
+    for i in 0..ACCS {
+        off[i] = if c[i] > acc[i] { o } else { off[i] };
+    }
     for i in 0..ACCS {
         acc[i] = acc[i].max_val(c[i]);
-        if K::HAS_NAN {
+    }
+    if K::HAS_NAN {
+        for i in 0..ACCS {
             nan[i] |= c[i].is_nan();
         }
     }
-}
-
-/// The first position of `m` in `b`, which holds it.
-#[inline(always)]
-fn first_equal<K: Key>(b: &[K], m: K) -> usize {
-    for (ci, c) in b.chunks(LANES).enumerate() {
-        if c.iter().fold(false, |hit, &v| hit | (v == m)) {
-            return ci * LANES + c.iter().position(|&v| v == m).unwrap_or(0);
-        }
-    }
-    0
 }
 
 /// Short rows: one pass, the best values kept in registers. PERF: selects, not branches
@@ -374,10 +439,31 @@ mod tests {
     fn long_rows_across_blocks() {
         // Rows of several blocks, with the maximum, its ties and NaNs placed around the
         // block and accumulator boundaries.
-        for n in [ACCS, ACCS + 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 17] {
+        for n in [
+            ACCS,
+            ACCS + 1,
+            2 * ACCS - 1,
+            BLOCK - 1,
+            BLOCK,
+            BLOCK + 1,
+            BLOCK + ACCS,
+            2 * BLOCK + ACCS - 1,
+            3 * BLOCK + 17,
+        ] {
             let base: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1009) as f32).collect();
             assert_eq!(argmax_row(&base), reference(&base), "n={n}");
-            for &p in &[0, 1, ACCS - 1, BLOCK - 1, BLOCK, n - 1] {
+            for &p in &[
+                0,
+                1,
+                ACCS - 1,
+                ACCS,
+                BLOCK - 1,
+                BLOCK,
+                BLOCK + 5,
+                n - ACCS,
+                n - 2,
+                n - 1,
+            ] {
                 if p >= n {
                     continue;
                 }
@@ -400,6 +486,10 @@ mod tests {
             assert_eq!(argmax_row(&up), n - 1);
             let flat = vec![f32::NEG_INFINITY; n];
             assert_eq!(argmax_row(&flat), 0);
+            let mut low = vec![i32::MIN; n];
+            assert_eq!(argmax_row(&low), 0);
+            low[n - 1] = i32::MIN + 1;
+            assert_eq!(argmax_row(&low), n - 1);
         }
     }
 
