@@ -24,6 +24,32 @@ pub fn len<const D: usize>(d: usize) -> usize {
     }
 }
 
+/// How many of the `len / d` rows of a buffer of `len` have a whole window of `w` values
+/// from their start inside it.
+#[inline(always)]
+fn windowed(len: usize, d: usize, w: usize) -> usize {
+    if len >= w {
+        ((len - w) / d + 1).min(len / d)
+    } else {
+        0
+    }
+}
+
+/// The lanes of a window that belong to its row (`j < d`). PERF: opaque to the optimizer,
+/// which would otherwise split the lane loops at `d` (an induction-variable test) into
+/// scalar code.
+#[inline(always)]
+fn keep<const W: usize>(d: usize) -> [bool; W] {
+    std::hint::black_box(std::array::from_fn(|j| j < d))
+}
+
+// PERF: the per-row steps below read (and write) each row as one fixed window of W = 16 or
+// 32 values from its start, the lanes past the row masked off, so that a row is a few
+// vector operations. Loops over the d values of each row were vectorized across rows
+// instead, with a gather or scatter per value. Writes that run past a row are overwritten
+// by the rows after it, which come later; the last rows, whose window would pass the end
+// of the buffer, take the scalar loops.
+
 /// Per-row maxima of `x` (rows of `d`), also written out once per element into `mexp`.
 /// Returns false if some row's maximum is not finite (the caller takes the general path).
 #[inline(always)]
@@ -34,19 +60,53 @@ pub fn row_max_expand<F: Float, const D: usize>(
     mexp: &mut [F],
 ) -> bool {
     let d = len::<D>(d);
+    if d <= 16 {
+        max_windows::<F, 16>(x, d, m, mexp)
+    } else {
+        max_windows::<F, 32>(x, d, m, mexp)
+    }
+}
+
+#[inline(always)]
+fn max_windows<F: Float, const W: usize>(x: &[F], d: usize, m: &mut [F], mexp: &mut [F]) -> bool {
+    let nw = windowed(x.len(), d, W);
+    let keep = keep::<W>(d);
     let mut finite = true;
-    for ((row, mr), me) in x
-        .chunks_exact(d)
-        .zip(m.iter_mut())
-        .zip(mexp.chunks_exact_mut(d))
-    {
+    for r in 0..nw {
+        let w: &[F; W] = x[r * d..r * d + W].try_into().expect("a full window");
+        let mut v = *w;
+        for j in 0..W {
+            // Loaded before the select: a select between a load and a constant became a
+            // branch.
+            let a = v[j];
+            v[j] = if keep[j] { a } else { F::NEG_INF };
+        }
+        for s in [16, 8, 4, 2, 1] {
+            if s < W {
+                for i in 0..s {
+                    // A NaN may or may not survive this select; either way the row is
+                    // NaN (its sum is), or its maximum is not finite and the caller
+                    // takes the general path.
+                    v[i] = if v[i + s] > v[i] { v[i + s] } else { v[i] };
+                }
+            }
+        }
+        let top = v[0];
+        finite &= top > F::NEG_INF && top < F::INF;
+        m[r] = top;
+        let me: &mut [F; W] = (&mut mexp[r * d..r * d + W])
+            .try_into()
+            .expect("a full window");
+        *me = [top; W];
+    }
+    for r in nw..x.len() / d {
         let mut v = F::NEG_INF;
-        for &a in row {
+        for &a in &x[r * d..(r + 1) * d] {
             v = if a > v { a } else { v };
         }
         finite &= v > F::NEG_INF && v < F::INF;
-        *mr = v;
-        me.fill(v);
+        m[r] = v;
+        mexp[r * d..(r + 1) * d].fill(v);
     }
     finite
 }
@@ -65,21 +125,53 @@ pub fn exp_flat<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], mexp: &[F], sh: Sh, e:
 #[inline(always)]
 pub fn row_sums<F: Float, const D: usize>(x: &[F], e: &[F], m: &[F], d: usize, s: &mut [Acc]) {
     let d = len::<D>(d);
-    for (((xr, er), &mr), sr) in x
-        .chunks_exact(d)
-        .zip(e.chunks_exact(d))
-        .zip(m)
-        .zip(s.iter_mut())
-    {
+    if d <= 16 {
+        sum_windows::<F, 16>(x, e, m, d, s)
+    } else {
+        sum_windows::<F, 32>(x, e, m, d, s)
+    }
+}
+
+#[inline(always)]
+fn sum_windows<F: Float, const W: usize>(x: &[F], e: &[F], m: &[F], d: usize, s: &mut [Acc]) {
+    let nw = windowed(x.len(), d, W);
+    let keep = keep::<W>(d);
+    for r in 0..nw {
+        let xw: &[F; W] = x[r * d..r * d + W].try_into().expect("a full window");
+        let ew: &[F; W] = e[r * d..r * d + W].try_into().expect("a full window");
+        let mr = m[r];
+        let mut rest = [0.0f64; W];
+        let mut count = [0.0f64; W];
+        for j in 0..W {
+            let (xv, ev) = (xw[j], ew[j].to_f64());
+            let top = xv == mr;
+            rest[j] = if keep[j] & !top { ev } else { 0.0 };
+            count[j] = if keep[j] & top { 1.0 } else { 0.0 };
+        }
+        for w in [16, 8, 4, 2, 1] {
+            if w < W {
+                for i in 0..w {
+                    rest[i] += rest[i + w];
+                    count[i] += count[i + w];
+                }
+            }
+        }
+        s[r] = Acc {
+            hi: rest[0],
+            lo: 0.0,
+            count: count[0],
+        };
+    }
+    for r in nw..x.len() / d {
         let (mut rest, mut count) = (0.0f64, 0.0f64);
-        for (&xv, &ev) in xr.iter().zip(er) {
-            if xv == mr {
+        for (&xv, &ev) in x[r * d..(r + 1) * d].iter().zip(&e[r * d..(r + 1) * d]) {
+            if xv == m[r] {
                 count += 1.0;
             } else {
                 rest += ev.to_f64();
             }
         }
-        *sr = Acc {
+        s[r] = Acc {
             hi: rest,
             lo: 0.0,
             count,
@@ -96,8 +188,38 @@ pub fn scale_rows<F: Float, S: Simd, const D: usize>(
     out: &mut [F],
 ) {
     let d = len::<D>(d);
-    for ((row, o), &(ih, il)) in e.chunks_exact(d).zip(out.chunks_exact_mut(d)).zip(inv) {
-        for (a, &b) in o.iter_mut().zip(row) {
+    if d <= 16 {
+        scale_windows::<F, S, 16>(e, d, inv, out)
+    } else {
+        scale_windows::<F, S, 32>(e, d, inv, out)
+    }
+}
+
+#[inline(always)]
+fn scale_windows<F: Float, S: Simd, const W: usize>(
+    e: &[F],
+    d: usize,
+    inv: &[(F, F)],
+    out: &mut [F],
+) {
+    let nw = windowed(e.len(), d, W);
+    for (r, &(ih, il)) in inv.iter().enumerate().take(nw) {
+        let ew: &[F; W] = e[r * d..r * d + W].try_into().expect("a full window");
+        let ow: &mut [F; W] = (&mut out[r * d..r * d + W])
+            .try_into()
+            .expect("a full window");
+        // Computed in a local copy and stored whole (stored lane by lane, it stayed scalar).
+        let mut t = *ew;
+        for v in t.iter_mut() {
+            *v = F::fma::<S>(*v, ih, *v * il);
+        }
+        *ow = t;
+    }
+    for (r, &(ih, il)) in inv.iter().enumerate().skip(nw) {
+        for (a, &b) in out[r * d..(r + 1) * d]
+            .iter_mut()
+            .zip(&e[r * d..(r + 1) * d])
+        {
             *a = F::fma::<S>(b, ih, b * il);
         }
     }
@@ -107,8 +229,24 @@ pub fn scale_rows<F: Float, S: Simd, const D: usize>(
 #[inline(always)]
 pub fn expand<T: Copy, const D: usize>(v: &[T], d: usize, out: &mut [T]) {
     let d = len::<D>(d);
-    for (row, &x) in out.chunks_exact_mut(d).zip(v) {
-        row.fill(x);
+    if d <= 16 {
+        expand_windows::<T, 16>(v, d, out)
+    } else {
+        expand_windows::<T, 32>(v, d, out)
+    }
+}
+
+#[inline(always)]
+fn expand_windows<T: Copy, const W: usize>(v: &[T], d: usize, out: &mut [T]) {
+    let nw = windowed(out.len(), d, W);
+    for (r, &x) in v.iter().enumerate().take(nw) {
+        let ow: &mut [T; W] = (&mut out[r * d..r * d + W])
+            .try_into()
+            .expect("a full window");
+        *ow = [x; W];
+    }
+    for (r, &x) in v.iter().enumerate().skip(nw) {
+        out[r * d..(r + 1) * d].fill(x);
     }
 }
 
