@@ -1,6 +1,7 @@
 //! argmax with NumPy's rules: the first maximum wins, and the first NaN wins over everything.
 
 use crate::kernels::row::LANES;
+use crate::kernels::window;
 
 /// A comparable key: the integer types as they are, floats with NaN.
 pub trait Key: Copy + PartialOrd + Send + Sync + 'static {
@@ -258,37 +259,22 @@ pub fn argmax_packed<K: Key>(x: &[K], d: usize, put: impl FnMut(usize, usize)) {
 #[inline(always)]
 fn packed<K: Key, const W: usize>(x: &[K], d: usize, mut put: impl FnMut(usize, usize)) {
     let rows = x.len() / d;
-    // Rows whose window of W values lies inside `x`.
-    let windowed = if x.len() >= W {
-        (x.len() - W) / d + 1
-    } else {
-        0
-    }
-    .min(rows);
-    // PERF: opaque to the optimizer, which would otherwise split the lane loops at `d`
-    // (an induction-variable test) into scalar code.
-    let keep: [bool; W] = std::hint::black_box(std::array::from_fn(|j| j < d));
+    let windowed = window::windowed(x.len(), d, W);
+    let keep = window::keep::<W>(d);
     for r in 0..windowed {
-        let w: &[K; W] = x[r * d..r * d + W].try_into().expect("a full window");
-        put(r, argmax_window(w, &keep));
+        put(r, argmax_window(window::load(x, r * d, &keep, K::LOWEST)));
     }
     for r in windowed..rows {
         put(r, argmax_scalar(&x[r * d..(r + 1) * d]));
     }
 }
 
-/// argmax of the lanes of `w` that `keep` (a prefix). Each lane gets a key: its index for
-/// a NaN, W + its index for a value equal to the maximum, else 2W; the least key (mod W) is
-/// the first NaN if there is one, else the first maximum. (PERF: a min-reduction of keys
+/// argmax of a row's window, its lanes past the row already `LOWEST`. Each lane gets a
+/// key: its index for a NaN, W + its index for a value equal to the maximum, else 2W; the
+/// least key (mod W) is the first NaN if there is one, else the first maximum. (PERF: a min-reduction of keys
 /// vectorizes where building a bit mask lane by lane did not.)
 #[inline(always)]
-fn argmax_window<K: Key, const W: usize>(w: &[K; W], keep: &[bool; W]) -> usize {
-    let mut v = *w;
-    for j in 0..W {
-        // Loaded before the select: a select between a load and a constant became a branch.
-        let a = v[j];
-        v[j] = if keep[j] { a } else { K::LOWEST };
-    }
+fn argmax_window<K: Key, const W: usize>(v: [K; W]) -> usize {
     let mut m = v;
     // Constant widths, so that the folds unroll into vector operations.
     for s in [16, 8, 4, 2, 1] {

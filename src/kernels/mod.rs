@@ -8,3 +8,4 @@ pub mod row;
 pub mod shift;
 pub mod short;
 pub mod topk;
+pub mod window;

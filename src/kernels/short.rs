@@ -1,11 +1,12 @@
-//! Short rows (a few dozen values): per-row work is done with scalar loops, while the
-//! exponentials, the bulk of the arithmetic, run flat over a block of rows at full vector
-//! width. This avoids the per-row tail handling that makes peers slow on shapes such as
+//! Short rows (a few dozen values): per-row work reads each row as one masked window (see
+//! `window`), while the exponentials, the bulk of the arithmetic, run flat over a block of
+//! rows at full vector width. This avoids the per-row tail handling that makes peers slow on shapes such as
 //! (65536, 10).
 
 use crate::elem::Float;
 use crate::kernels::row::Acc;
 use crate::kernels::shift::Shift;
+use crate::kernels::window;
 use crate::simd::Simd;
 
 /// The longest row this path takes.
@@ -23,32 +24,6 @@ pub fn len<const D: usize>(d: usize) -> usize {
         D
     }
 }
-
-/// How many of the `len / d` rows of a buffer of `len` have a whole window of `w` values
-/// from their start inside it.
-#[inline(always)]
-fn windowed(len: usize, d: usize, w: usize) -> usize {
-    if len >= w {
-        ((len - w) / d + 1).min(len / d)
-    } else {
-        0
-    }
-}
-
-/// The lanes of a window that belong to its row (`j < d`). PERF: opaque to the optimizer,
-/// which would otherwise split the lane loops at `d` (an induction-variable test) into
-/// scalar code.
-#[inline(always)]
-fn keep<const W: usize>(d: usize) -> [bool; W] {
-    std::hint::black_box(std::array::from_fn(|j| j < d))
-}
-
-// PERF: the per-row steps below read (and write) each row as one fixed window of W = 16 or
-// 32 values from its start, the lanes past the row masked off, so that a row is a few
-// vector operations. Loops over the d values of each row were vectorized across rows
-// instead, with a gather or scatter per value. Writes that run past a row are overwritten
-// by the rows after it, which come later; the last rows, whose window would pass the end
-// of the buffer, take the scalar loops.
 
 /// Per-row maxima of `x` (rows of `d`), also written out once per element into `mexp`.
 /// Returns false if some row's maximum is not finite (the caller takes the general path).
@@ -69,18 +44,11 @@ pub fn row_max_expand<F: Float, const D: usize>(
 
 #[inline(always)]
 fn max_windows<F: Float, const W: usize>(x: &[F], d: usize, m: &mut [F], mexp: &mut [F]) -> bool {
-    let nw = windowed(x.len(), d, W);
-    let keep = keep::<W>(d);
+    let nw = window::windowed(x.len(), d, W);
+    let keep = window::keep::<W>(d);
     let mut finite = true;
     for r in 0..nw {
-        let w: &[F; W] = x[r * d..r * d + W].try_into().expect("a full window");
-        let mut v = *w;
-        for j in 0..W {
-            // Loaded before the select: a select between a load and a constant became a
-            // branch.
-            let a = v[j];
-            v[j] = if keep[j] { a } else { F::NEG_INF };
-        }
+        let mut v = window::load(x, r * d, &keep, F::NEG_INF);
         for s in [16, 8, 4, 2, 1] {
             if s < W {
                 for i in 0..s {
@@ -134,8 +102,8 @@ pub fn row_sums<F: Float, const D: usize>(x: &[F], e: &[F], m: &[F], d: usize, s
 
 #[inline(always)]
 fn sum_windows<F: Float, const W: usize>(x: &[F], e: &[F], m: &[F], d: usize, s: &mut [Acc]) {
-    let nw = windowed(x.len(), d, W);
-    let keep = keep::<W>(d);
+    let nw = window::windowed(x.len(), d, W);
+    let keep = window::keep::<W>(d);
     for r in 0..nw {
         let xw: &[F; W] = x[r * d..r * d + W].try_into().expect("a full window");
         let ew: &[F; W] = e[r * d..r * d + W].try_into().expect("a full window");
@@ -202,7 +170,7 @@ fn scale_windows<F: Float, S: Simd, const W: usize>(
     inv: &[(F, F)],
     out: &mut [F],
 ) {
-    let nw = windowed(e.len(), d, W);
+    let nw = window::windowed(e.len(), d, W);
     for (r, &(ih, il)) in inv.iter().enumerate().take(nw) {
         let ew: &[F; W] = e[r * d..r * d + W].try_into().expect("a full window");
         let ow: &mut [F; W] = (&mut out[r * d..r * d + W])
@@ -238,7 +206,7 @@ pub fn expand<T: Copy, const D: usize>(v: &[T], d: usize, out: &mut [T]) {
 
 #[inline(always)]
 fn expand_windows<T: Copy, const W: usize>(v: &[T], d: usize, out: &mut [T]) {
-    let nw = windowed(out.len(), d, W);
+    let nw = window::windowed(out.len(), d, W);
     for (r, &x) in v.iter().enumerate().take(nw) {
         let ow: &mut [T; W] = (&mut out[r * d..r * d + W])
             .try_into()
