@@ -35,7 +35,7 @@ impl Job for Bench {
                 }
                 2 => {
                     let m = row::max(&self.x);
-                    let s = row::sum_exp_into::<f32, S, Unit>(&self.x, m, Unit, &mut o);
+                    let s = row::sum_exp_into::<f32, S, Unit, false>(&self.x, m, Unit, &mut o);
                     row::scale::<f32, S>(&mut o, <f32 as Float>::recip(s.value()));
                 }
                 _ => {

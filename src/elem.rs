@@ -9,7 +9,11 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use half::{bf16, f16};
 
-use crate::kernels::exp::{exp_f32, exp_f64, fma_f32, fma_f64};
+use crate::kernels::exp::{
+    exp_f32, exp_f32_normal, exp_f64, exp_f64_normal, fma_f32, fma_f64, F32_EXP_NORMAL_MIN_ARG,
+    F64_EXP_NORMAL_MIN_ARG,
+};
+use crate::kernels::row::LANES;
 use crate::simd::Simd;
 
 /// A compute type: f32 or f64.
@@ -41,6 +45,12 @@ pub trait Float:
     fn fma<S: Simd>(a: Self, b: Self, c: Self) -> Self;
     /// e^(t + lo).
     fn exp<S: Simd>(t: Self, lo: Self) -> Self;
+    /// The lowest `t` for which `exp_normal` may be used (every e^t from there to 0 normal).
+    const EXP_NORMAL_MIN: f64;
+    /// e^(t + lo) for `t` in [`EXP_NORMAL_MIN`, 0] or NaN (see `exp_f32_normal`).
+    fn exp_normal<S: Simd>(t: Self, lo: Self) -> Self;
+    /// `row::masked_lane_sums` through the ISA's own loop.
+    fn masked_lane_sums<S: Simd>(x: &[Self], m: Self, e: &[Self]) -> ([Self; LANES], u64);
     /// One log_softmax output, `(x - m) / T - log_sum`, rounded once: `split` is the shift as
     /// `hi + lo` (see `Shift::split`), `inv64` is 1/T.
     fn log_elem<S: Simd>(
@@ -69,7 +79,7 @@ pub trait Float:
 }
 
 macro_rules! float_common {
-    ($t:ty, $dt:expr, $fma:ident, $exp:ident) => {
+    ($t:ty, $dt:expr, $fma:ident, $exp:ident, $exp_normal:ident, $normal_min:expr, $sums:ident) => {
         const ZERO: Self = 0.0;
         const ONE: Self = 1.0;
         const INF: Self = <$t>::INFINITY;
@@ -88,11 +98,28 @@ macro_rules! float_common {
         fn exp<S: Simd>(t: Self, lo: Self) -> Self {
             $exp::<S>(t, lo)
         }
+        const EXP_NORMAL_MIN: f64 = $normal_min as f64;
+        #[inline(always)]
+        fn exp_normal<S: Simd>(t: Self, lo: Self) -> Self {
+            $exp_normal::<S>(t, lo)
+        }
+        #[inline(always)]
+        fn masked_lane_sums<S: Simd>(x: &[Self], m: Self, e: &[Self]) -> ([Self; LANES], u64) {
+            S::$sums(x, m, e)
+        }
     };
 }
 
 impl Float for f32 {
-    float_common!(f32, DType::F32, fma_f32, exp_f32);
+    float_common!(
+        f32,
+        DType::F32,
+        fma_f32,
+        exp_f32,
+        exp_f32_normal,
+        F32_EXP_NORMAL_MIN_ARG,
+        masked_lane_sums_f32
+    );
     #[inline(always)]
     fn log_elem<S: Simd>(
         x: Self,
@@ -157,7 +184,15 @@ impl Float for f32 {
 }
 
 impl Float for f64 {
-    float_common!(f64, DType::F64, fma_f64, exp_f64);
+    float_common!(
+        f64,
+        DType::F64,
+        fma_f64,
+        exp_f64,
+        exp_f64_normal,
+        F64_EXP_NORMAL_MIN_ARG,
+        masked_lane_sums_f64
+    );
     #[inline(always)]
     fn log_elem<S: Simd>(
         _x: Self,

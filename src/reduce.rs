@@ -502,11 +502,12 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
         included = unsafe { ctx.gather(offs, 0..d, &mut sc.x) };
         &sc.x
     };
-    let (m, acc) = if kind.is_finish() {
+    let (m, min, acc) = if kind.is_finish() {
         let m = ctx.get_stat(STAT_M, offs);
         let s = ctx.get_stat(STAT_S, offs).to_f64();
         (
             m,
+            F::NEG_INF,
             row::Acc {
                 hi: s,
                 lo: 0.0,
@@ -514,7 +515,8 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
             },
         )
     } else {
-        (row::max(xs), row::Acc::default())
+        let (m, min) = row::max_min(xs);
+        (m, min, row::Acc::default())
     };
     let finite = m > F::NEG_INF && m < F::INF;
     if !finite || (kind.is_finish() && acc.value().is_nan()) {
@@ -526,9 +528,29 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
         write_special(ctx, offs, &sp, xs, &mut sc.out);
         return;
     }
+    if row::normal_range(m, min, sh) {
+        row_body::<F, S, Sh, true>(ctx, offs, sh, xs, m, acc, &mut sc.out);
+    } else {
+        row_body::<F, S, Sh, false>(ctx, offs, sh, xs, m, acc, &mut sc.out);
+    }
+}
+
+/// One row with a finite maximum `m` (and, for the finishing kinds, its sum `acc`).
+#[inline(always)]
+fn row_body<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
+    ctx: &Ctx<'_, F>,
+    offs: &[isize; MAX_OPS],
+    sh: Sh,
+    xs: &[F],
+    m: F,
+    acc: row::Acc,
+    buf: &mut Vec<F>,
+) {
+    let d = ctx.d;
+    let kind = ctx.req.kind;
     match kind {
         Kind::LogSumExp | Kind::Stats => {
-            let acc = row::sum_exp::<F, S, Sh>(xs, m, sh);
+            let acc = row::sum_exp::<F, S, Sh, NORMAL>(xs, m, sh);
             put_stats(ctx, offs, sh.apply(m.to_f64()), m, acc);
         }
         _ => {
@@ -536,19 +558,21 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
                 // SAFETY: out_direct; this task owns the row.
                 unsafe { ctx.out_slice(offs, 0..d) }
             } else {
-                sc.out.resize(d, F::ZERO);
-                &mut sc.out
+                buf.resize(d, F::ZERO);
+                buf
             };
             match kind {
                 Kind::Softmax => {
-                    let acc = row::sum_exp_into::<F, S, Sh>(xs, m, sh, out);
+                    let acc = row::sum_exp_into::<F, S, Sh, NORMAL>(xs, m, sh, out);
                     row::scale::<F, S>(out, F::recip(acc.value()));
                 }
                 Kind::LogSoftmax => {
-                    let acc = row::sum_exp::<F, S, Sh>(xs, m, sh);
+                    let acc = row::sum_exp::<F, S, Sh, NORMAL>(xs, m, sh);
                     row::log_shift::<F, S, Sh>(xs, m, sh, row::log_of_sum(acc), out);
                 }
-                Kind::Finish => row::exp_scale::<F, S, Sh>(xs, m, sh, F::recip(acc.value()), out),
+                Kind::Finish => {
+                    row::exp_scale::<F, S, Sh, NORMAL>(xs, m, sh, F::recip(acc.value()), out)
+                }
                 _ => row::log_shift::<F, S, Sh>(
                     xs,
                     m,
@@ -559,7 +583,7 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
             }
             if !ctx.out_direct {
                 // SAFETY: offs is a row of this request.
-                unsafe { ctx.scatter(offs, 0, &sc.out) };
+                unsafe { ctx.scatter(offs, 0, buf) };
             }
         }
     }
@@ -974,9 +998,9 @@ impl<F: Float> Job for StatsJob<'_, F> {
         let acc = if self.max_only || !(m > F::NEG_INF && m < F::INF) {
             row::Acc::default()
         } else if t == 1.0 {
-            row::sum_exp::<F, S, Unit>(xs, m, Unit)
+            row::sum_exp::<F, S, Unit, false>(xs, m, Unit)
         } else {
-            row::sum_exp::<F, S, Temp<F>>(xs, m, Temp::new(t))
+            row::sum_exp::<F, S, Temp<F>, false>(xs, m, Temp::new(t))
         };
         let special = own == F::INF
             || acc.value().is_nan()
@@ -1072,8 +1096,8 @@ impl<F: Float> Job for WriteJob<'_, F> {
         let ls = row::log_of_sum(mg.acc);
         let inv = F::recip(mg.acc.value());
         match (log, t == 1.0) {
-            (false, true) => row::exp_scale::<F, S, Unit>(xs, m, Unit, inv, out),
-            (false, false) => row::exp_scale::<F, S, Temp<F>>(xs, m, Temp::new(t), inv, out),
+            (false, true) => row::exp_scale::<F, S, Unit, false>(xs, m, Unit, inv, out),
+            (false, false) => row::exp_scale::<F, S, Temp<F>, false>(xs, m, Temp::new(t), inv, out),
             (true, true) => row::log_shift::<F, S, Unit>(xs, m, Unit, ls, out),
             (true, false) => row::log_shift::<F, S, Temp<F>>(xs, m, Temp::new(t), ls, out),
         }

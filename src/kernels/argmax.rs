@@ -248,7 +248,7 @@ pub const PACKED_MAX: usize = 32;
 /// whose window would pass the end of `x`, take the scalar loop.
 #[inline(always)]
 pub fn argmax_packed<K: Key>(x: &[K], d: usize, put: impl FnMut(usize, usize)) {
-    debug_assert!((1..=PACKED_MAX).contains(&d) && x.len() % d == 0);
+    debug_assert!((1..=PACKED_MAX).contains(&d) && x.len().is_multiple_of(d));
     if d <= 16 {
         packed::<K, 16>(x, d, put)
     } else {

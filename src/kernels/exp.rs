@@ -41,14 +41,29 @@ pub const F64_EXP_MIN_ARG: f64 = -745.133_219_101_941_2;
 /// ln(2^1024).
 pub const F64_EXP_MAX_ARG: f64 = 709.782_712_893_384;
 
-/// e^(t + lo) for f32, where `lo` is a small correction (the rounding error of `t`).
+/// ln(2^-126) rounded up, with a margin: from here to 0 every f32 e^t is a normal number.
+pub const F32_EXP_NORMAL_MIN_ARG: f32 = -87.0;
+/// ln(2^-1022) rounded up, with a margin, for f64.
+pub const F64_EXP_NORMAL_MIN_ARG: f64 = -708.0;
+
+/// Cody–Waite reduction for f32: `(z, r)` with `z = n + bias + 1.5·2^23` (so the low bits
+/// of `z` hold `n + bias`) and `r = t + lo - n·ln 2`.
 #[inline(always)]
-pub fn exp_f32<S: Simd>(t: f32, lo: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer.
+fn reduce_f32<S: Simd>(t: f32, lo: f32, bias: f32) -> (f32, f32) {
     const C1: f32 = 0.693_145_75; // ln 2, high part: 16 significant bits, so n * C1 is exact.
     const C2: f32 = 1.428_606_8e-6; // ln 2 - C1.
-                                    // A minimax fit of (e^r - 1 - r) / r^2 for FMA evaluation (the coefficients SLEEF
-                                    // publishes for its 1-ulp expf); measured <= 1 ulp over [-104, 0], see the tests.
+    let magic = 12_582_912.0 + bias; // 1.5 * 2^23: adding it rounds to an integer.
+    let z = fma_f32::<S>(t, std::f32::consts::LOG2_E, magic);
+    let nf = z - magic;
+    let r = fma_f32::<S>(nf, -C1, t);
+    (z, fma_f32::<S>(nf, -C2, r) + lo)
+}
+
+/// e^r - 1 for r in [-ln2/2, ln2/2]: a minimax fit of (e^r - 1 - r) / r^2 for FMA evaluation
+/// (the coefficients SLEEF publishes for its 1-ulp expf); measured <= 1 ulp with the scaling
+/// below over [-104, 0], see the tests.
+#[inline(always)]
+fn expm1_reduced_f32<S: Simd>(r: f32) -> f32 {
     const P: [f32; 6] = [
         1.985_276_2e-4,
         1.393_043_6e-3,
@@ -57,17 +72,19 @@ pub fn exp_f32<S: Simd>(t: f32, lo: f32) -> f32 {
         0.166_666_67,
         0.5,
     ];
-    let z = fma_f32::<S>(t, std::f32::consts::LOG2_E, MAGIC);
-    let nf = z - MAGIC;
-    let n = (z.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
-    let r = fma_f32::<S>(nf, -C1, t);
-    let r = fma_f32::<S>(nf, -C2, r) + lo;
     let mut p = P[0];
     for c in &P[1..] {
         p = fma_f32::<S>(p, r, *c);
     }
-    // e^r - 1
-    let q = fma_f32::<S>(p, r * r, r);
+    fma_f32::<S>(p, r * r, r)
+}
+
+/// e^(t + lo) for f32, where `lo` is a small correction (the rounding error of `t`).
+#[inline(always)]
+pub fn exp_f32<S: Simd>(t: f32, lo: f32) -> f32 {
+    let (z, r) = reduce_f32::<S>(t, lo, 0.0);
+    let n = (z.to_bits() as i32).wrapping_sub(12_582_912.0f32.to_bits() as i32);
+    let q = expm1_reduced_f32::<S>(r);
     // 2^n as two factors: s1 = 2^clamp(n, -126, 127) is normal, so (1 + q) * s1 rounds
     // once; the second factor only scales results into the subnormal range, rounding once
     // more, or by 2 where n = 128 (t in (88.38, 88.72]), so s1 is never infinite.
@@ -84,12 +101,33 @@ pub fn exp_f32<S: Simd>(t: f32, lo: f32) -> f32 {
     }
 }
 
-/// e^(t + lo) for f64, where `lo` is a small correction (the rounding error of `t`).
+/// `exp_f32` for `t` in [`F32_EXP_NORMAL_MIN_ARG`, 0] (or NaN), where every result is
+/// normal: the same reduction and polynomial without the range checks and the subnormal
+/// scaling. Rows whose whole range lies there (nearly all) take it.
 #[inline(always)]
-pub fn exp_f64<S: Simd>(t: f64, lo: f64) -> f64 {
-    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52
+pub fn exp_f32_normal<S: Simd>(t: f32, lo: f32) -> f32 {
+    // With the exponent bias folded into the magic number, `z`'s bits shifted into the
+    // exponent field are 2^n directly (n + 127 in [1, 127] here).
+    let (z, r) = reduce_f32::<S>(t, lo, 127.0);
+    let s = f32::from_bits(z.to_bits() << 23);
+    fma_f32::<S>(expm1_reduced_f32::<S>(r), s, s)
+}
+
+/// Cody–Waite reduction for f64, as `reduce_f32`.
+#[inline(always)]
+fn reduce_f64<S: Simd>(t: f64, lo: f64, bias: f64) -> (f64, f64) {
     const C1: f64 = 6.931_457_519_531_25e-1; // 21 significant bits
     const C2: f64 = 1.428_606_820_309_417_3e-6;
+    let magic = 6_755_399_441_055_744.0 + bias; // 1.5 * 2^52
+    let z = fma_f64::<S>(t, std::f64::consts::LOG2_E, magic);
+    let nf = z - magic;
+    let r = fma_f64::<S>(nf, -C1, t);
+    (z, fma_f64::<S>(nf, -C2, r) + lo)
+}
+
+/// e^r - 1 for r in [-ln2/2, ln2/2]: the degree-13 Taylor series.
+#[inline(always)]
+fn expm1_reduced_f64<S: Simd>(r: f64) -> f64 {
     // 1/k! for k = 13 down to 2.
     const INV_FACT: [f64; 12] = [
         1.0 / 6_227_020_800.0,
@@ -105,16 +143,19 @@ pub fn exp_f64<S: Simd>(t: f64, lo: f64) -> f64 {
         1.0 / 6.0,
         0.5,
     ];
-    let z = fma_f64::<S>(t, std::f64::consts::LOG2_E, MAGIC);
-    let nf = z - MAGIC;
-    let n = (z.to_bits() as i64).wrapping_sub(MAGIC.to_bits() as i64);
-    let r = fma_f64::<S>(nf, -C1, t);
-    let r = fma_f64::<S>(nf, -C2, r) + lo;
     let mut q = INV_FACT[0];
     for c in &INV_FACT[1..] {
         q = fma_f64::<S>(q, r, *c);
     }
-    let q = fma_f64::<S>(q, r * r, r); // e^r - 1
+    fma_f64::<S>(q, r * r, r)
+}
+
+/// e^(t + lo) for f64, where `lo` is a small correction (the rounding error of `t`).
+#[inline(always)]
+pub fn exp_f64<S: Simd>(t: f64, lo: f64) -> f64 {
+    let (z, r) = reduce_f64::<S>(t, lo, 0.0);
+    let n = (z.to_bits() as i64).wrapping_sub(6_755_399_441_055_744.0f64.to_bits() as i64);
+    let q = expm1_reduced_f64::<S>(r);
     let n1 = n.clamp(-1022, 1023); // as in exp_f32: n = 1024 just below overflow
     let n2 = n.wrapping_sub(n1);
     let s1 = f64::from_bits((n1.wrapping_add(1023) as u64) << 52);
@@ -126,6 +167,14 @@ pub fn exp_f64<S: Simd>(t: f64, lo: f64) -> f64 {
     } else {
         y
     }
+}
+
+/// `exp_f64` for `t` in [`F64_EXP_NORMAL_MIN_ARG`, 0] (or NaN), as `exp_f32_normal`.
+#[inline(always)]
+pub fn exp_f64_normal<S: Simd>(t: f64, lo: f64) -> f64 {
+    let (z, r) = reduce_f64::<S>(t, lo, 1023.0);
+    let s = f64::from_bits(z.to_bits() << 52);
+    fma_f64::<S>(expm1_reduced_f64::<S>(r), s, s)
 }
 
 #[cfg(test)]
@@ -168,6 +217,22 @@ mod tests {
     }
 
     #[test]
+    fn normal_range_variants_at_their_ends() {
+        assert_eq!(exp_f32_normal::<Generic>(0.0, 0.0), 1.0);
+        assert_eq!(exp_f32_normal::<Generic>(-0.0, 0.0), 1.0);
+        assert!(exp_f32_normal::<Generic>(f32::NAN, 0.0).is_nan());
+        let low = exp_f32_normal::<Generic>(F32_EXP_NORMAL_MIN_ARG, 0.0);
+        assert!(low.is_normal() && low == exp_f32::<Generic>(F32_EXP_NORMAL_MIN_ARG, 0.0));
+        assert_eq!(exp_f64_normal::<Generic>(0.0, 0.0), 1.0);
+        assert!(exp_f64_normal::<Generic>(f64::NAN, 0.0).is_nan());
+        let low = exp_f64_normal::<Generic>(F64_EXP_NORMAL_MIN_ARG, 0.0);
+        assert!(low.is_normal() && low == exp_f64::<Generic>(F64_EXP_NORMAL_MIN_ARG, 0.0));
+        // The correction term is used as by the full version.
+        let (t, lo) = (-3.5f32, 1e-7f32);
+        assert_eq!(exp_f32_normal::<Generic>(t, lo), exp_f32::<Generic>(t, lo));
+    }
+
+    #[test]
     fn exp_f64_special_values() {
         assert_eq!(exp_f64::<Generic>(0.0, 0.0), 1.0);
         assert_eq!(exp_f64::<Generic>(f64::NEG_INFINITY, 0.0), 0.0);
@@ -182,15 +247,18 @@ mod tests {
         assert!(tiny > 0.0 && !tiny.is_normal());
     }
 
-    /// Max ulp error of exp_f32 over the f32 values with bits in `bits` (negative numbers:
+    /// Max ulp error of exp_f32 (and of exp_f32_normal where it applies) over the f32 values with bits in `bits` (negative numbers:
     /// bits from 0x8000_0000 up are -0.0 towards -inf).
     #[inline(always)]
     fn max_err_f32<S: Simd>(bits: std::ops::Range<u32>) -> f64 {
         let mut worst = 0.0f64;
         for b in bits {
             let t = f32::from_bits(b);
-            let e = ulps_f32(exp_f32::<S>(t, 0.0), f64::from(t).exp());
-            worst = worst.max(e);
+            let want = f64::from(t).exp();
+            worst = worst.max(ulps_f32(exp_f32::<S>(t, 0.0), want));
+            if t >= F32_EXP_NORMAL_MIN_ARG {
+                worst = worst.max(ulps_f32(exp_f32_normal::<S>(t, 0.0), want));
+            }
         }
         worst
     }
@@ -263,21 +331,25 @@ mod tests {
         scan_every_isa(1 << 22, 1 << 21);
     }
 
-    /// Max ulp error of exp_f64 on `n + 1` evenly spaced points of [-745, 0], measured
+    /// Max ulp error of exp_f64 (and of exp_f64_normal where it applies) on `n + 1` evenly spaced points of [-745, 0], measured
     /// against libm's exp with its own error (< 1 ulp) taken off.
     #[inline(always)]
     fn max_err_f64<S: Simd>(n: usize) -> f64 {
         let mut worst = 0.0f64;
         for i in 0..=n {
             let t = -745.0 * (i as f64) / (n as f64);
-            let got = exp_f64::<S>(t, 0.0);
             let r = t.exp();
-            let e = if r.is_normal() {
-                ulps_f64(got, r, f64::from_bits(r.to_bits() + 1) - r)
-            } else {
-                ((got - r).abs() - f64::from_bits(1)).max(0.0) / f64::from_bits(1)
+            let err = |got: f64| {
+                if r.is_normal() {
+                    ulps_f64(got, r, f64::from_bits(r.to_bits() + 1) - r)
+                } else {
+                    ((got - r).abs() - f64::from_bits(1)).max(0.0) / f64::from_bits(1)
+                }
             };
-            worst = worst.max(e);
+            worst = worst.max(err(exp_f64::<S>(t, 0.0)));
+            if t >= F64_EXP_NORMAL_MIN_ARG {
+                worst = worst.max(err(exp_f64_normal::<S>(t, 0.0)));
+            }
         }
         worst
     }

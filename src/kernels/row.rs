@@ -71,75 +71,164 @@ impl Acc {
 /// makes the sum NaN.)
 #[inline(always)]
 pub fn max<F: Float>(x: &[F]) -> F {
-    let mut acc = [F::NEG_INF; LANES];
+    extreme::<F, true>(x)
+}
+
+/// The NaN-ignoring minimum; +inf for an empty slice.
+#[inline(always)]
+pub fn min<F: Float>(x: &[F]) -> F {
+    extreme::<F, false>(x)
+}
+
+/// `a` if it lies beyond `b` (above it for the maximum): a NaN `a` never does.
+#[inline(always)]
+fn beyond<F: Float, const MAX: bool>(a: F, b: F) -> F {
+    let wins = if MAX { a > b } else { a < b };
+    if wins {
+        a
+    } else {
+        b
+    }
+}
+
+/// The NaN-ignoring maximum (`MAX`) or minimum, in `LANES` lanes folded as a tree, so the
+/// per-row tail is a few dependent steps rather than one per lane.
+#[inline(always)]
+fn extreme<F: Float, const MAX: bool>(x: &[F]) -> F {
+    let mut acc = [if MAX { F::NEG_INF } else { F::INF }; LANES];
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
     for c in chunks {
         for i in 0..LANES {
-            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+            acc[i] = beyond::<F, MAX>(c[i], acc[i]);
         }
     }
-    let mut m = F::NEG_INF;
-    for &v in acc.iter().chain(tail) {
-        if v > m {
-            m = v;
-        }
+    for (a, &v) in acc.iter_mut().zip(tail) {
+        *a = beyond::<F, MAX>(v, *a);
     }
-    m
+    for i in 0..8 {
+        acc[i] = beyond::<F, MAX>(acc[i + 8], acc[i]);
+    }
+    for i in 0..4 {
+        acc[i] = beyond::<F, MAX>(acc[i + 4], acc[i]);
+    }
+    for i in 0..2 {
+        acc[i] = beyond::<F, MAX>(acc[i + 2], acc[i]);
+    }
+    beyond::<F, MAX>(acc[1], acc[0])
+}
+
+/// The NaN-ignoring (maximum, minimum). PERF: two reads of the row (from L1 or L2); in one
+/// loop the two reductions vectorized into lane shuffles.
+#[inline(always)]
+pub fn max_min<F: Float>(x: &[F]) -> (F, F) {
+    (max(x), min(x))
+}
+
+/// Whether every exponent `(x - m) / T` of a row with maximum `m` and minimum `min` lies
+/// where `Float::exp_normal` applies, so the row can skip the range checks.
+#[inline(always)]
+pub fn normal_range<F: Float, Sh: Shift<F>>(m: F, min: F, sh: Sh) -> bool {
+    // In f64, where m - min is exact; NaN or infinite ranges fail the test.
+    (min.to_f64() - m.to_f64()) * sh.inv() >= F::EXP_NORMAL_MIN
+}
+
+/// e^(hi + lo), by `Float::exp_normal` when the caller has checked the row's range.
+#[inline(always)]
+fn exp_of<F: Float, S: Simd, const NORMAL: bool>(hi: F, lo: F) -> F {
+    if NORMAL {
+        F::exp_normal::<S>(hi, lo)
+    } else {
+        F::exp::<S>(hi, lo)
+    }
 }
 
 /// Writes `out[i] = exp((x[i] - m) / T)` for one block (at most `FOLD` long) and returns
 /// the block's sum of the terms other than the exact ones (x == m), and their count.
 #[inline(always)]
-fn exp_block<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh, out: &mut [F]) -> (f64, f64) {
+fn exp_block<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
+    x: &[F],
+    m: F,
+    sh: Sh,
+    out: &mut [F],
+) -> (f64, f64) {
     debug_assert_eq!(x.len(), out.len());
-    // PERF: one register of lane accumulators, summed as the terms are made. (A separate
-    // summing loop over the stored block compiled to lane extracts per step.)
-    let mut acc = [F::ZERO; LANES];
-    let mut ones = [F::ZERO; LANES];
-    let xs = x.chunks_exact(LANES);
-    let x_tail = xs.remainder();
-    let mut os = out.chunks_exact_mut(LANES);
-    for (xc, oc) in xs.zip(&mut os) {
-        for i in 0..LANES {
-            let (hi, lo) = sh.split::<S>(xc[i], m);
-            let e = F::exp::<S>(hi, lo);
-            oc[i] = e;
-            // The exact ones (x == m, where e is exactly 1) are counted, not summed.
-            let top = xc[i] == m;
-            acc[i] = acc[i] + if top { F::ZERO } else { e };
-            ones[i] = ones[i] + if top { F::ONE } else { F::ZERO };
-        }
-    }
-    let mut total = 0.0f64;
-    let mut count = 0.0f64;
-    for (o, &v) in os.into_remainder().iter_mut().zip(x_tail) {
+    // PERF: the terms are made in one loop and summed in another over the stored block (in
+    // L1). Summed as they were made, the lane accumulators lived in stack memory and every
+    // step waited on store forwarding.
+    for (o, &v) in out.iter_mut().zip(x) {
         let (hi, lo) = sh.split::<S>(v, m);
-        let e = F::exp::<S>(hi, lo);
-        *o = e;
+        *o = exp_of::<F, S, NORMAL>(hi, lo);
+    }
+    sum_terms::<F, S>(x, m, out)
+}
+
+/// The sum of the terms `e` of one block other than the exact ones (x == m, where e is
+/// exactly 1: they are counted, not summed), and their count.
+#[inline(always)]
+fn sum_terms<F: Float, S: Simd>(x: &[F], m: F, e: &[F]) -> (f64, f64) {
+    let full = x.len() / LANES * LANES;
+    let (acc, ones) = F::masked_lane_sums::<S>(&x[..full], m, &e[..full]);
+    let mut total = fold_lanes(acc).to_f64();
+    let mut count = ones as f64;
+    for (&v, &t) in x[full..].iter().zip(&e[full..]) {
         if v == m {
             count += 1.0;
         } else {
-            total += e.to_f64();
+            total += t.to_f64();
         }
     }
-    // Pairwise over the lanes keeps the fold itself accurate.
-    // (Constant widths, so the loops unroll and the lanes stay in registers.)
-    for w in [8, 4, 2, 1] {
-        for i in 0..w {
-            acc[i] = acc[i] + acc[i + w];
-            ones[i] = ones[i] + ones[i + w];
-        }
-    }
-    (total + acc[0].to_f64(), count + ones[0].to_f64())
+    (total, count)
 }
 
-/// `sum(exp((x - m) / T))`, writing each term to `out`.
+/// Lane sums of a whole number of chunks of `LANES`: lane `i` adds, in order, the terms at
+/// `i`, `i + LANES`, ... where `x != m`; and the count of `x == m`. The portable form; the
+/// x86_64 levels have the same in intrinsics (the compiler kept these lanes in stack memory
+/// or shuffled them one by one), with the same order of additions and so the same result.
 #[inline(always)]
-pub fn sum_exp_into<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh, out: &mut [F]) -> Acc {
+pub fn masked_lane_sums<F: Float>(x: &[F], m: F, e: &[F]) -> ([F; LANES], u64) {
+    let mut acc = [F::ZERO; LANES];
+    let mut ones = 0u64;
+    for (xc, ec) in x.chunks_exact(LANES).zip(e.chunks_exact(LANES)) {
+        for i in 0..LANES {
+            let top = xc[i] == m;
+            acc[i] = acc[i] + if top { F::ZERO } else { ec[i] };
+            ones += u64::from(top);
+        }
+    }
+    (acc, ones)
+}
+
+/// The sum of the lanes, pairwise (which keeps the fold itself accurate).
+///
+/// PERF: every loop has a constant trip count, so all of them unroll and the lanes of the
+/// caller's accumulators stay in registers. (A loop over the widths `[8, 4, 2, 1]` kept the
+/// accumulators in stack memory, and the summing loop waited on store forwarding.)
+#[inline(always)]
+pub fn fold_lanes<F: Float>(mut a: [F; LANES]) -> F {
+    for i in 0..8 {
+        a[i] = a[i] + a[i + 8];
+    }
+    for i in 0..4 {
+        a[i] = a[i] + a[i + 4];
+    }
+    for i in 0..2 {
+        a[i] = a[i] + a[i + 2];
+    }
+    a[0] + a[1]
+}
+
+/// `sum(exp((x - m) / T))`, writing each term to `out`. `NORMAL`: see `normal_range`.
+#[inline(always)]
+pub fn sum_exp_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
+    x: &[F],
+    m: F,
+    sh: Sh,
+    out: &mut [F],
+) -> Acc {
     let mut acc = Acc::default();
     for (xb, ob) in x.chunks(FOLD).zip(out.chunks_mut(FOLD)) {
-        let (rest, ones) = exp_block::<F, S, Sh>(xb, m, sh, ob);
+        let (rest, ones) = exp_block::<F, S, Sh, NORMAL>(xb, m, sh, ob);
         acc.add(rest);
         acc.count += ones;
     }
@@ -148,11 +237,11 @@ pub fn sum_exp_into<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh, out:
 
 /// `sum(exp((x - m) / T))` without storing the terms.
 #[inline(always)]
-pub fn sum_exp<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh) -> Acc {
+pub fn sum_exp<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(x: &[F], m: F, sh: Sh) -> Acc {
     let mut scratch = [F::ZERO; FOLD];
     let mut acc = Acc::default();
     for xb in x.chunks(FOLD) {
-        let (rest, ones) = exp_block::<F, S, Sh>(xb, m, sh, &mut scratch[..xb.len()]);
+        let (rest, ones) = exp_block::<F, S, Sh, NORMAL>(xb, m, sh, &mut scratch[..xb.len()]);
         acc.add(rest);
         acc.count += ones;
     }
@@ -169,7 +258,7 @@ pub fn scale<F: Float, S: Simd>(out: &mut [F], inv: (F, F)) {
 
 /// `out = exp((x - m) / T) / sum`, given 1/sum as `F::recip` makes it.
 #[inline(always)]
-pub fn exp_scale<F: Float, S: Simd, Sh: Shift<F>>(
+pub fn exp_scale<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     x: &[F],
     m: F,
     sh: Sh,
@@ -178,7 +267,7 @@ pub fn exp_scale<F: Float, S: Simd, Sh: Shift<F>>(
 ) {
     for (o, &v) in out.iter_mut().zip(x) {
         let (hi, lo) = sh.split::<S>(v, m);
-        let e = F::exp::<S>(hi, lo);
+        let e = exp_of::<F, S, NORMAL>(hi, lo);
         *o = F::fma::<S>(e, inv.0, e * inv.1);
     }
 }
@@ -235,6 +324,114 @@ mod tests {
     use crate::kernels::shift::{Temp, Unit};
     use crate::simd::Generic;
 
+    /// Runs `job` compiled for every ISA this CPU has, then `check` on what it left.
+    fn on_every_isa(check: impl Fn(&str), job: &impl crate::simd::Job) {
+        for isa in crate::simd::Isa::available() {
+            assert!(crate::simd::select(isa));
+            crate::simd::dispatch(job, 0);
+            check(isa.name());
+        }
+    }
+
+    /// Rows with ties at the maximum, a NaN and every tail length.
+    fn rows<F: Float>() -> Vec<Vec<F>> {
+        (0..70)
+            .map(|n| {
+                let mut v: Vec<F> = (0..n)
+                    .map(|i| F::from_f64(((i * 37 % 23) as f64) * 0.25 - 3.0))
+                    .collect();
+                if n > 40 {
+                    v[n / 3] = F::NAN;
+                }
+                v
+            })
+            .collect()
+    }
+
+    struct SumsJob<F> {
+        got: std::sync::Mutex<Vec<([F; LANES], u64)>>,
+    }
+
+    impl<F: Float> crate::simd::Job for SumsJob<F> {
+        fn run<S: Simd>(&self, _task: usize) {
+            let mut got = self.got.lock().unwrap();
+            got.clear();
+            for x in rows::<F>() {
+                let full = x.len() / LANES * LANES;
+                let m = max(&x);
+                let e: Vec<F> = x.iter().map(|&v| F::exp::<S>(v - m, F::ZERO)).collect();
+                got.push(F::masked_lane_sums::<S>(&x[..full], m, &e[..full]));
+            }
+        }
+    }
+
+    fn lane_sums_match_portable<F: Float>() {
+        let job = SumsJob::<F> {
+            got: std::sync::Mutex::new(Vec::new()),
+        };
+        on_every_isa(
+            |isa| {
+                let got = job.got.lock().unwrap();
+                for (x, g) in rows::<F>().iter().zip(got.iter()) {
+                    let full = x.len() / LANES * LANES;
+                    let m = max(x);
+                    let e: Vec<F> = x
+                        .iter()
+                        .map(|&v| F::exp::<Generic>(v - m, F::ZERO))
+                        .collect();
+                    let want = masked_lane_sums(&x[..full], m, &e[..full]);
+                    assert_eq!(g.1, want.1, "{isa}: count, row of {}", x.len());
+                    for (a, b) in g.0.iter().zip(want.0.iter()) {
+                        // Same bits (NaN lanes: both NaN).
+                        assert!(
+                            a.to_f64().to_bits() == b.to_f64().to_bits()
+                                || (a.is_nan() && b.is_nan()),
+                            "{isa}: lanes {:?} vs {:?}",
+                            g.0,
+                            want.0
+                        );
+                    }
+                }
+            },
+            &job,
+        );
+    }
+
+    /// The intrinsic lane sums of each x86_64 level add in the portable order: same bits.
+    #[test]
+    fn masked_lane_sums_same_bits_on_every_isa() {
+        lane_sums_match_portable::<f32>();
+        lane_sums_match_portable::<f64>();
+    }
+
+    #[test]
+    fn normal_range_decides_by_the_row_span() {
+        assert!(normal_range(0.0f32, -87.0, Unit));
+        assert!(!normal_range(0.0f32, -87.5, Unit));
+        assert!(normal_range(10.0f32, -160.0, Temp::new(2.0)));
+        assert!(!normal_range(0.0f32, f32::NEG_INFINITY, Unit));
+        assert!(!normal_range(0.0f32, f32::NAN, Unit));
+        assert!(normal_range(0.0f64, -700.0, Unit));
+        assert!(!normal_range(0.0f64, -709.0, Unit));
+    }
+
+    /// The range-checked and unchecked paths agree (within 1 ulp per term) where both apply.
+    #[test]
+    fn normal_path_matches_full_path() {
+        let x: Vec<f32> = (0..1000)
+            .map(|i| ((i * 7919 % 1733) as f32) * 0.05 - 80.0)
+            .collect();
+        let (m, lo) = max_min(&x);
+        assert!(normal_range(m, lo, Unit));
+        let (mut a, mut b) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
+        let sa = sum_exp_into::<f32, Generic, Unit, true>(&x, m, Unit, &mut a);
+        let sb = sum_exp_into::<f32, Generic, Unit, false>(&x, m, Unit, &mut b);
+        assert!((sa.value() / sb.value() - 1.0).abs() < 1e-7);
+        for (p, q) in a.iter().zip(&b) {
+            assert!(p.to_bits().abs_diff(q.to_bits()) <= 1, "{p} vs {q}");
+        }
+    }
+
     #[test]
     fn max_ignores_nan_and_handles_tails() {
         let mut v: Vec<f32> = (0..37).map(|i| i as f32).collect();
@@ -249,7 +446,7 @@ mod tests {
         let x = [1.0f64, 3.0, 2.0];
         let m = max(&x);
         let mut out = [0.0; 3];
-        let s = sum_exp_into::<f64, Generic, Unit>(&x, m, Unit, &mut out);
+        let s = sum_exp_into::<f64, Generic, Unit, false>(&x, m, Unit, &mut out);
         scale::<f64, Generic>(&mut out, <f64 as Float>::recip(s.value()));
         let want = [
             0.090_030_573_170_380_46,
@@ -268,8 +465,8 @@ mod tests {
             .collect();
         let m = max(&x);
         let mut out = vec![0.0f32; x.len()];
-        let a = sum_exp_into::<f32, Generic, Unit>(&x, m, Unit, &mut out);
-        let b = sum_exp::<f32, Generic, Unit>(&x, m, Unit);
+        let a = sum_exp_into::<f32, Generic, Unit, false>(&x, m, Unit, &mut out);
+        let b = sum_exp::<f32, Generic, Unit, false>(&x, m, Unit);
         assert_eq!(a, b);
         let want: f64 = x.iter().map(|&v| (f64::from(v) - f64::from(m)).exp()).sum();
         assert!((a.value() - want).abs() / want < 1e-6);
@@ -281,7 +478,7 @@ mod tests {
         let t = 3.0;
         let m = max(&x);
         let mut out = [0.0; 3];
-        let s = sum_exp_into::<f64, Generic, _>(&x, m, Temp::new(t), &mut out);
+        let s = sum_exp_into::<f64, Generic, _, false>(&x, m, Temp::new(t), &mut out);
         let want: f64 = x.iter().map(|v| ((v - m) / t).exp()).sum();
         assert!((s.value() - want).abs() < 1e-15);
     }
@@ -291,7 +488,7 @@ mod tests {
         // One dominant class: log_softmax of the winner is -log1p(tiny), not 0.
         let x = [0.0f32, -30.0];
         let m = max(&x);
-        let s = sum_exp::<f32, Generic, Unit>(&x, m, Unit);
+        let s = sum_exp::<f32, Generic, Unit, false>(&x, m, Unit);
         let l = log_of_sum(s);
         let mut out = [0.0f32; 2];
         log_shift::<f32, Generic, Unit>(&x, m, Unit, l, &mut out);
@@ -310,7 +507,7 @@ mod tests {
         let x = [-79.3f32, 0.7];
         let m = 0.7f32;
         let mut out = [0.0f32; 2];
-        sum_exp_into::<f32, Generic, Unit>(&x, m, Unit, &mut out);
+        sum_exp_into::<f32, Generic, Unit, false>(&x, m, Unit, &mut out);
         let want = (f64::from(x[0]) - f64::from(m)).exp();
         let rel = ((f64::from(out[0]) - want) / want).abs();
         assert!(rel < 2.0 * f64::from(f32::EPSILON), "rel {rel}");

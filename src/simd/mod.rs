@@ -7,6 +7,8 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::kernels::row::{self, LANES};
+
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
 #[cfg(target_arch = "x86_64")]
@@ -69,10 +71,23 @@ impl Isa {
     }
 }
 
-/// Compile-time facts a kernel may branch on (the branches fold away).
+/// Compile-time facts a kernel may branch on (the branches fold away), and the few loops
+/// written per ISA because the compiler does not vectorize the portable form well.
 pub trait Simd: Copy + Send + Sync + 'static {
     /// Fused multiply-add is a single instruction (otherwise `mul_add` is a slow libm call).
     const FMA: bool;
+
+    /// `row::masked_lane_sums` for f32 (the lengths are whole multiples of `row::LANES`).
+    #[inline(always)]
+    fn masked_lane_sums_f32(x: &[f32], m: f32, e: &[f32]) -> ([f32; LANES], u64) {
+        row::masked_lane_sums(x, m, e)
+    }
+
+    /// `row::masked_lane_sums` for f64.
+    #[inline(always)]
+    fn masked_lane_sums_f64(x: &[f64], m: f64, e: &[f64]) -> ([f64; LANES], u64) {
+        row::masked_lane_sums(x, m, e)
+    }
 }
 
 #[derive(Clone, Copy)]
