@@ -25,8 +25,15 @@ pub const TEMP: usize = 3;
 pub const STAT_M: usize = 4;
 pub const STAT_S: usize = 5;
 
-/// Rows longer than this are cut into superblocks (the row no longer sits in L2).
+/// Rows longer than this are cut into superblocks (the row no longer sits in L2), unless
+/// they are few and fit in `L2_ROW_BYTES`.
 pub const BIG_ROW: usize = 1 << 16;
+/// Rows of at most this many bytes, when there are at least `ROWS_TO_SPLIT_BY_ROW` of them,
+/// stay on the row path: three passes over a row that sits in L2 (1 MiB and up on current
+/// cores) make each exponential once, where superblocks make it twice. The choice depends
+/// on the shape only, so results stay the same for any thread count.
+const L2_ROW_BYTES: usize = 1 << 19;
+const ROWS_TO_SPLIT_BY_ROW: usize = 8;
 /// Superblock length: the unit of work and of the fixed merge order for long rows.
 pub const SUPERBLOCK: usize = 1 << 14;
 /// Columns per tile on the column path. PERF: wide tiles walk memory in order (each reduced
@@ -402,7 +409,8 @@ fn run_typed<F: Float>(
             return run_columns(&ctx, interrupted);
         }
     }
-    if d > BIG_ROW {
+    let fits_l2 = d * size as usize <= L2_ROW_BYTES && n >= ROWS_TO_SPLIT_BY_ROW;
+    if d > BIG_ROW && !fits_l2 {
         return run_superblocks(&ctx, interrupted);
     }
     // Short rows laid end to end.
@@ -568,7 +576,7 @@ fn row_body<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
                 }
                 Kind::LogSoftmax => {
                     let acc = row::sum_exp::<F, S, Sh, NORMAL>(xs, m, sh);
-                    row::log_shift::<F, S, Sh>(xs, m, sh, row::log_of_sum(acc), out);
+                    row::log_shift::<F, S, Sh>(xs, m, sh, row::log_of_sum::<F>(acc), out);
                 }
                 Kind::Finish => {
                     row::exp_scale::<F, S, Sh, NORMAL>(xs, m, sh, F::recip(acc.value()), out)
@@ -577,7 +585,7 @@ fn row_body<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
                     xs,
                     m,
                     sh,
-                    row::log_of_sum(row::Acc { count: 0.0, ..acc }),
+                    row::log_of_sum::<F>(row::Acc { count: 0.0, ..acc }),
                     out,
                 ),
             }
@@ -602,7 +610,7 @@ fn put_stats<F: Float>(
         ctx.put(
             OUT,
             offs,
-            F::from_f64(row::add_parts(m_scaled, row::log_of_sum(acc))),
+            F::from_f64(row::add_parts(m_scaled, row::log_of_sum::<F>(acc))),
         );
     } else {
         let s = acc.value();
@@ -728,7 +736,7 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
             short::scale_rows::<F, S, D>(&e, d, &inv, out);
         }
         Kind::LogSoftmax => {
-            let logs: Vec<(f64, f64)> = sums.iter().map(|&s| row::log_of_sum(s)).collect();
+            let logs: Vec<(f64, f64)> = sums.iter().map(|&s| row::log_of_sum::<F>(s)).collect();
             let mut lexp = vec![(0.0f64, 0.0f64); len];
             short::expand::<(f64, f64), D>(&logs, d, &mut lexp);
             // SAFETY: as above.
@@ -896,7 +904,7 @@ impl<F: Float> ColumnJob<'_, F> {
                     s_tot
                         .iter()
                         .map(|&mo| {
-                            row::log_of_sum(row::Acc {
+                            row::log_of_sum::<F>(row::Acc {
                                 hi: mo,
                                 lo: 0.0,
                                 count: 1.0,
@@ -989,7 +997,7 @@ impl<F: Float> Job for StatsJob<'_, F> {
             included = unsafe { ctx.gather(&offs, range, &mut buf) };
             &buf
         };
-        let own = row::max(xs);
+        let (own, lo) = row::max_min(xs);
         let m = match self.shared_max {
             Some(ms) if own > F::NEG_INF && own < F::INF => F::from_f64(ms[task / self.blocks]),
             _ => own,
@@ -998,9 +1006,9 @@ impl<F: Float> Job for StatsJob<'_, F> {
         let acc = if self.max_only || !(m > F::NEG_INF && m < F::INF) {
             row::Acc::default()
         } else if t == 1.0 {
-            row::sum_exp::<F, S, Unit, false>(xs, m, Unit)
+            row::sum_exp_spanned::<F, S, Unit>(xs, m, lo, Unit)
         } else {
-            row::sum_exp::<F, S, Temp<F>, false>(xs, m, Temp::new(t))
+            row::sum_exp_spanned::<F, S, Temp<F>>(xs, m, lo, Temp::new(t))
         };
         let special = own == F::INF
             || acc.value().is_nan()
@@ -1093,11 +1101,13 @@ impl<F: Float> Job for WriteJob<'_, F> {
         let m = F::from_f64(mg.m);
         let t = ctx.shift_for(&offs);
         let log = ctx.req.kind.is_log();
-        let ls = row::log_of_sum(mg.acc);
+        let ls = row::log_of_sum::<F>(mg.acc);
         let inv = F::recip(mg.acc.value());
         match (log, t == 1.0) {
-            (false, true) => row::exp_scale::<F, S, Unit, false>(xs, m, Unit, inv, out),
-            (false, false) => row::exp_scale::<F, S, Temp<F>, false>(xs, m, Temp::new(t), inv, out),
+            (false, true) => row::exp_scale_spanned::<F, S, Unit>(xs, m, Unit, inv, out),
+            (false, false) => {
+                row::exp_scale_spanned::<F, S, Temp<F>>(xs, m, Temp::new(t), inv, out)
+            }
             (true, true) => row::log_shift::<F, S, Unit>(xs, m, Unit, ls, out),
             (true, false) => row::log_shift::<F, S, Temp<F>>(xs, m, Temp::new(t), ls, out),
         }

@@ -4,6 +4,7 @@ precision reference (bounds in conftest), axes, special values, ``where``, ``emp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from conftest import (
     check_logsumexp,
     check_softmax,
     check_softmax_family,
+    each_config,
     eps,
     normalize_axes,
     result_dtype,
@@ -163,6 +165,36 @@ def test_long_rows_are_blocked(dtype: Any) -> None:
         ref = Ref(x)
         check_softmax(sr.softmax(x), ref)
         check_logsumexp(sr.logsumexp(x), ref)
+
+
+@pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
+def test_long_rows_both_routes_and_exp_variants_every_isa_and_thread_count(dtype: Any) -> None:
+    """Rows over 64K entries go through the row path when there are 8 or more of them that
+    fit in 512 KiB, else through superblocks; each row takes the unchecked exp when its span
+    keeps every e^t normal (span 30 here) and the range-checked one otherwise (one entry far
+    below the maximum). Every ISA and thread count, within the bounds and bit-identical
+    across thread counts."""
+    rng = np.random.default_rng(5)
+    d = 70_001 if np.dtype(dtype) == FLOAT64 else 100_003
+    for n in (8, 3):
+        x = (rng.standard_normal((n, d)) * 5).astype(dtype)
+        x[1, 17] = -2000.0  # row 1: the checked exp
+        x[2, -1] = -95.0  # row 2: a subnormal term in f32, checked too
+        ref = Ref(x)
+        checks: dict[str, Callable[[Any, Ref], None]] = {
+            "softmax": check_softmax,
+            "log_softmax": check_log_softmax,
+            "logsumexp": check_logsumexp,
+        }
+        for name, check in checks.items():
+            fn = SOFTMAX_FAMILY[name]
+            seen: dict[str, Any] = {}
+            for isa, threads in each_config():
+                got = fn(x)
+                check(got, ref)
+                if isa in seen:
+                    assert np.array_equal(got, seen[isa], equal_nan=True), (name, n, isa, threads)
+                seen.setdefault(isa, got)
 
 
 @pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
