@@ -201,9 +201,8 @@ pub fn masked_lane_sums<F: Float>(x: &[F], m: F, e: &[F]) -> ([F; LANES], u64) {
 
 /// The sum of the lanes, pairwise (which keeps the fold itself accurate).
 ///
-/// PERF: every loop has a constant trip count, so all of them unroll and the lanes of the
-/// caller's accumulators stay in registers. (A loop over the widths `[8, 4, 2, 1]` kept the
-/// accumulators in stack memory, and the summing loop waited on store forwarding.)
+/// PERF: every loop has a constant trip count, so all of them unroll and the lanes stay
+/// in registers.
 #[inline(always)]
 pub fn fold_lanes<F: Float>(mut a: [F; LANES]) -> F {
     for i in 0..8 {

@@ -10,7 +10,8 @@ impl Simd for Avx2 {
 
     #[inline(always)]
     fn masked_lane_sums_f32(x: &[f32], m: f32, e: &[f32]) -> ([f32; LANES], u64) {
-        // SAFETY: this level is only used inside `avx2_body`, run after AVX2 was detected.
+        // SAFETY: this marker is private to `simd` and named only by `avx2_body`, which runs
+        // after AVX2 and popcnt were detected.
         unsafe { sums::f32_avx2(x, m, e) }
     }
 
@@ -28,8 +29,8 @@ impl Simd for Avx512 {
 
     #[inline(always)]
     fn masked_lane_sums_f32(x: &[f32], m: f32, e: &[f32]) -> ([f32; LANES], u64) {
-        // SAFETY: this level is only used inside `avx512_body`, run after AVX-512 was
-        // detected.
+        // SAFETY: this marker is private to `simd` and named only by `avx512_body`, which
+        // runs after AVX-512 and popcnt were detected.
         unsafe { sums::f32_avx512(x, m, e) }
     }
 
