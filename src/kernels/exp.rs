@@ -46,13 +46,18 @@ pub const F32_EXP_NORMAL_MIN_ARG: f32 = -87.0;
 /// ln(2^-1022) rounded up, with a margin, for f64.
 pub const F64_EXP_NORMAL_MIN_ARG: f64 = -708.0;
 
+/// 1.5 * 2^23: adding it to |v| < 2^22 rounds v to an integer, held in the low bits.
+const F32_MAGIC: f32 = 12_582_912.0;
+/// 1.5 * 2^52, for f64.
+const F64_MAGIC: f64 = 6_755_399_441_055_744.0;
+
 /// Cody–Waite reduction for f32: `(z, r)` with `z = n + bias + 1.5·2^23` (so the low bits
 /// of `z` hold `n + bias`) and `r = t + lo - n·ln 2`.
 #[inline(always)]
 fn reduce_f32<S: Simd>(t: f32, lo: f32, bias: f32) -> (f32, f32) {
     const C1: f32 = 0.693_145_75; // ln 2, high part: 16 significant bits, so n * C1 is exact.
     const C2: f32 = 1.428_606_8e-6; // ln 2 - C1.
-    let magic = 12_582_912.0 + bias; // 1.5 * 2^23: adding it rounds to an integer.
+    let magic = F32_MAGIC + bias;
     let z = fma_f32::<S>(t, std::f32::consts::LOG2_E, magic);
     let nf = z - magic;
     let r = fma_f32::<S>(nf, -C1, t);
@@ -83,7 +88,7 @@ fn expm1_reduced_f32<S: Simd>(r: f32) -> f32 {
 #[inline(always)]
 pub fn exp_f32<S: Simd>(t: f32, lo: f32) -> f32 {
     let (z, r) = reduce_f32::<S>(t, lo, 0.0);
-    let n = (z.to_bits() as i32).wrapping_sub(12_582_912.0f32.to_bits() as i32);
+    let n = (z.to_bits() as i32).wrapping_sub(F32_MAGIC.to_bits() as i32);
     let q = expm1_reduced_f32::<S>(r);
     // 2^n as two factors: s1 = 2^clamp(n, -126, 127) is normal, so (1 + q) * s1 rounds
     // once; the second factor only scales results into the subnormal range, rounding once
@@ -118,7 +123,7 @@ pub fn exp_f32_normal<S: Simd>(t: f32, lo: f32) -> f32 {
 fn reduce_f64<S: Simd>(t: f64, lo: f64, bias: f64) -> (f64, f64) {
     const C1: f64 = 6.931_457_519_531_25e-1; // 21 significant bits
     const C2: f64 = 1.428_606_820_309_417_3e-6;
-    let magic = 6_755_399_441_055_744.0 + bias; // 1.5 * 2^52
+    let magic = F64_MAGIC + bias;
     let z = fma_f64::<S>(t, std::f64::consts::LOG2_E, magic);
     let nf = z - magic;
     let r = fma_f64::<S>(nf, -C1, t);
@@ -154,7 +159,7 @@ fn expm1_reduced_f64<S: Simd>(r: f64) -> f64 {
 #[inline(always)]
 pub fn exp_f64<S: Simd>(t: f64, lo: f64) -> f64 {
     let (z, r) = reduce_f64::<S>(t, lo, 0.0);
-    let n = (z.to_bits() as i64).wrapping_sub(6_755_399_441_055_744.0f64.to_bits() as i64);
+    let n = (z.to_bits() as i64).wrapping_sub(F64_MAGIC.to_bits() as i64);
     let q = expm1_reduced_f64::<S>(r);
     let n1 = n.clamp(-1022, 1023); // as in exp_f32: n = 1024 just below overflow
     let n2 = n.wrapping_sub(n1);
