@@ -962,6 +962,9 @@ impl<F: Float> ColumnJob<'_, F> {
 #[derive(Clone, Copy, Debug)]
 struct Partial {
     m: f64,
+    /// The superblock's own minimum, for the write pass's choice of exp (see
+    /// `row::normal_range`); not taken by the max-only pass.
+    min: f64,
     acc: row::Acc,
     /// Contains +inf, or NaN, or only -inf: the row needs the special pass.
     special: bool,
@@ -997,7 +1000,11 @@ impl<F: Float> Job for StatsJob<'_, F> {
             included = unsafe { ctx.gather(&offs, range, &mut buf) };
             &buf
         };
-        let (own, lo) = row::max_min(xs);
+        let (own, lo) = if self.max_only {
+            (row::max(xs), F::NEG_INF)
+        } else {
+            row::max_min(xs)
+        };
         let m = match self.shared_max {
             Some(ms) if own > F::NEG_INF && own < F::INF => F::from_f64(ms[task / self.blocks]),
             _ => own,
@@ -1015,6 +1022,7 @@ impl<F: Float> Job for StatsJob<'_, F> {
             || (own == F::NEG_INF && xs.iter().any(|v| v.is_nan()));
         let p = Partial {
             m: m.to_f64(),
+            min: lo.to_f64(),
             acc,
             special,
             included,
@@ -1068,6 +1076,8 @@ struct WriteJob<'a, F> {
     row0: usize,
     blocks: usize,
     merged: &'a [Merged],
+    /// The statistics pass's partials, for each superblock's minimum.
+    parts: &'a [Partial],
 }
 
 impl<F: Float> Job for WriteJob<'_, F> {
@@ -1099,14 +1109,15 @@ impl<F: Float> Job for WriteJob<'_, F> {
             &mut bo
         };
         let m = F::from_f64(mg.m);
+        let min = F::from_f64(self.parts[task].min);
         let t = ctx.shift_for(&offs);
         let log = ctx.req.kind.is_log();
         let ls = row::log_of_sum::<F>(mg.acc);
         let inv = F::recip(mg.acc.value());
         match (log, t == 1.0) {
-            (false, true) => row::exp_scale_spanned::<F, S, Unit>(xs, m, Unit, inv, out),
+            (false, true) => row::exp_scale_spanned::<F, S, Unit>(xs, m, min, Unit, inv, out),
             (false, false) => {
-                row::exp_scale_spanned::<F, S, Temp<F>>(xs, m, Temp::new(t), inv, out)
+                row::exp_scale_spanned::<F, S, Temp<F>>(xs, m, min, Temp::new(t), inv, out)
             }
             (true, true) => row::log_shift::<F, S, Unit>(xs, m, Unit, ls, out),
             (true, false) => row::log_shift::<F, S, Temp<F>>(xs, m, Temp::new(t), ls, out),
@@ -1130,6 +1141,7 @@ fn run_superblocks<F: Float>(
         let rows = rows_per_wave.min(n - r0);
         let empty = Partial {
             m: f64::NEG_INFINITY,
+            min: f64::NEG_INFINITY,
             acc: row::Acc::default(),
             special: false,
             included: 0,
@@ -1189,6 +1201,7 @@ fn run_superblocks<F: Float>(
                 row0: r0,
                 blocks,
                 merged: &merged,
+                parts: &parts,
             };
             parallel::run_range(&job, 0..rows * blocks, rows * ctx.d);
         }

@@ -281,17 +281,17 @@ pub fn sum_exp_spanned<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, min: F, s
     }
 }
 
-/// `exp_scale`, by the unchecked exp where the block's span allows (one more read of `x`
-/// for its minimum, from L1 or L2).
+/// `exp_scale` for a block whose minimum is `min`, by the unchecked exp where the span allows.
 #[inline(always)]
 pub fn exp_scale_spanned<F: Float, S: Simd, Sh: Shift<F>>(
     x: &[F],
     m: F,
+    min: F,
     sh: Sh,
     inv: (F, F),
     out: &mut [F],
 ) {
-    if normal_range(m, min(x), sh) {
+    if normal_range(m, min, sh) {
         exp_scale::<F, S, Sh, true>(x, m, sh, inv, out)
     } else {
         exp_scale::<F, S, Sh, false>(x, m, sh, inv, out)
