@@ -14,11 +14,12 @@ use crate::kernels::exp::{
     F64_EXP_NORMAL_MIN_ARG,
 };
 use crate::kernels::row::LANES;
-use crate::simd::Simd;
+use crate::simd::{Number, Simd};
 
 /// A compute type: f32 or f64.
 pub trait Float:
     Copy
+    + Number
     + Send
     + Sync
     + Debug

@@ -197,6 +197,45 @@ def test_long_rows_both_routes_and_exp_variants_every_isa_and_thread_count(dtype
                 seen.setdefault(isa, got)
 
 
+#: Results of this many bytes or more are written with streaming stores (src/reduce.rs).
+STREAM_MIN_BYTES = 1 << 24
+
+
+@pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
+@pytest.mark.parametrize("d", [16, 1024])
+def test_streamed_results_match_small_calls_every_isa_and_thread_count(dtype: Any, d: int) -> None:
+    """Results of 16 MiB or more are made in scratch and written with streaming stores (short
+    rows, d = 16, and the row path, d = 1024). They must be bit-identical to the same rows
+    computed in calls too small to stream, on every ISA and thread count: into a new array,
+    into an `out=` that starts off the 64-byte grid (the stores' head and tail), and in
+    place. The input is left as it was."""
+    dt = np.dtype(dtype)
+    n = STREAM_MIN_BYTES // (dt.itemsize * d)
+    chunk = 1024  # rows: a multiple of the short path's 256-row blocks, far below the limit
+    assert chunk * d * dt.itemsize < STREAM_MIN_BYTES
+    x = (np.random.default_rng(9).standard_normal((n, d)) * 4).astype(dt)
+    x[7, 3] = -2000.0  # one row through the range-checked exp
+    x0 = x.copy()
+    for name in ("softmax", "log_softmax"):
+        fn = SOFTMAX_FAMILY[name]
+        want: dict[str, Any] = {}
+        for isa, threads in each_config((1, 2)):
+            if isa not in want:
+                want[isa] = np.concatenate([fn(x[i : i + chunk]) for i in range(0, n, chunk)])
+            w = want[isa]
+            assert np.array_equal(fn(x), w), (name, isa, threads, "new array")
+            buf = np.full(x.size + 1, np.nan, dt)
+            out = buf[1:].reshape(x.shape)
+            assert out.ctypes.data % 64 != 0
+            assert fn(x, out=out) is out
+            assert np.array_equal(out, w), (name, isa, threads, "offset out")
+            assert np.isnan(buf[0])
+            y = x.copy()
+            fn(y, out=y)
+            assert np.array_equal(y, w), (name, isa, threads, "in place")
+            assert np.array_equal(x, x0)
+
+
 @pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
 @pytest.mark.parametrize("rows", [3000, 300])
 def test_axis0_sums_are_blocked(dtype: Any, rows: int) -> None:

@@ -1,6 +1,6 @@
 //! x86_64 trampolines: the generic kernels compiled with AVX2+FMA or AVX-512 enabled.
 
-use super::{Job, Simd};
+use super::{Job, Number, Simd};
 use crate::kernels::row::LANES;
 
 #[derive(Clone, Copy)]
@@ -20,6 +20,20 @@ impl Simd for Avx2 {
         // SAFETY: as above.
         unsafe { sums::f64_avx2(x, m, e) }
     }
+
+    #[inline(always)]
+    fn stream_copy<T: Number>(dst: &mut [T], src: &[T]) {
+        assert_eq!(dst.len(), src.len());
+        // SAFETY: AVX2 was detected (see above); both slices hold `size_of_val(dst)` bytes
+        // of plain numbers, and a `&mut` slice cannot overlap a shared one.
+        unsafe {
+            stream::copy_avx2(
+                dst.as_mut_ptr().cast(),
+                src.as_ptr().cast(),
+                size_of_val(dst),
+            )
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -38,6 +52,65 @@ impl Simd for Avx512 {
     fn masked_lane_sums_f64(x: &[f64], m: f64, e: &[f64]) -> ([f64; LANES], u64) {
         // SAFETY: as above.
         unsafe { sums::f64_avx512(x, m, e) }
+    }
+
+    #[inline(always)]
+    fn stream_copy<T: Number>(dst: &mut [T], src: &[T]) {
+        assert_eq!(dst.len(), src.len());
+        // SAFETY: AVX-512 was detected (see above); as for `Avx2::stream_copy`.
+        unsafe {
+            stream::copy_avx512(
+                dst.as_mut_ptr().cast(),
+                src.as_ptr().cast(),
+                size_of_val(dst),
+            )
+        }
+    }
+}
+
+/// Copies with non-temporal stores: the bytes before the first aligned vector and after the
+/// last are copied plainly.
+mod stream {
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// AVX-512F is available; `src` and `dst` are valid for `len` bytes and do not overlap.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn copy_avx512(dst: *mut u8, src: *const u8, len: usize) {
+        let head = dst.align_offset(64).min(len);
+        // SAFETY: the caller's contract; every range below lies inside `0..len`, and the
+        // vector stores go to 64-byte-aligned addresses, as `_mm512_stream_si512` requires.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src, dst, head);
+            let mut i = head;
+            while i + 64 <= len {
+                let v = _mm512_loadu_si512(src.add(i).cast());
+                _mm512_stream_si512(dst.add(i).cast(), v);
+                i += 64;
+            }
+            std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), len - i);
+        }
+        // Streaming stores are weakly ordered: fence them before the results are handed on.
+        _mm_sfence();
+    }
+
+    /// # Safety
+    /// AVX2 is available; `src` and `dst` are valid for `len` bytes and do not overlap.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn copy_avx2(dst: *mut u8, src: *const u8, len: usize) {
+        let head = dst.align_offset(32).min(len);
+        // SAFETY: as in `copy_avx512`, with 32-byte alignment for `_mm256_stream_si256`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src, dst, head);
+            let mut i = head;
+            while i + 32 <= len {
+                let v = _mm256_loadu_si256(src.add(i).cast());
+                _mm256_stream_si256(dst.add(i).cast(), v);
+                i += 32;
+            }
+            std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), len - i);
+        }
+        _mm_sfence();
     }
 }
 
