@@ -143,6 +143,28 @@ def test_argmax_short_rows_every_isa_and_thread_count(dtype: Any) -> None:
             assert np.array_equal(got, want), (d, isa, n, np.flatnonzero(got != want)[:5])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+@pytest.mark.parametrize("d", [5, 16, 32])
+def test_argmax_short_rows_of_large_inputs_copied_in_blocks(dtype: Any, d: int) -> None:
+    """Short rows of inputs of 16 MiB or more are copied in blocks of about 4096 values
+    (src/argmax.rs, COPY_IN_MIN_BYTES), d not dividing the block: ties, NaN and ±inf, on
+    every ISA and thread count. The input is left as it was."""
+    dt = np.dtype(dtype)
+    n = -(-(1 << 24) // (dt.itemsize * d))
+    rng = np.random.default_rng(13)
+    x = rng.integers(0, 20, size=(n, d)).astype(dt)
+    if dt.kind == "f":
+        flat = x.reshape(-1)
+        for v, every in ((np.nan, 9973), (np.inf, 3889), (-np.inf, 2111)):
+            flat[rng.integers(0, flat.size, flat.size // every)] = v
+    x0 = x.copy()
+    want = np.argmax(x, axis=-1)
+    for isa, threads in each_config((1, 2)):
+        got = sr.argmax(x, axis=-1)
+        assert np.array_equal(got, want), (d, isa, threads, np.flatnonzero(got != want)[:5])
+    assert np.array_equal(x, x0, equal_nan=True)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.int64])
 def test_argmax_long_rows_every_isa_and_thread_count(dtype: Any) -> None:
     """Long rows, read once in blocks with a ragged tail read as an overlapping chunk: ties
