@@ -40,10 +40,12 @@ pub const SUPERBLOCK: usize = 1 << 14;
 /// index is one long contiguous run), which the prefetchers and the TLB need; the per-column
 /// state (about 28 bytes a column) stays in L1/L2.
 const COLUMN_TILE: usize = 1024;
-/// Results of at least this many bytes are written with streaming stores (where the ISA has
-/// them). PERF: they outgrow the last-level cache of most machines, so caching them only
-/// evicts the input, and a plain store reads each line before writing it: (4096, 4096)
-/// f32 softmax spent about half its time on those reads.
+/// Short rows of arrays of at least this many bytes copy each block of input in first and
+/// write its results (if any) with streaming stores (where the ISA has them). PERF: such arrays
+/// outgrow the last-level cache of most machines; a flat copy keeps many more lines in
+/// flight than the per-row window loops, and a plain store reads each line before writing
+/// it. (1000000, 16) f32 softmax: 1.5x faster, log_softmax 1.15x, side by side. The row
+/// path gained nothing from streaming its rows (0.9-1.06x), so it does not.
 const STREAM_MIN_BYTES: usize = 1 << 24;
 /// Elements per wave of tasks; between waves the caller checks for Ctrl-C.
 /// (About 2M elements: tens of milliseconds on the slowest, converting paths.)
@@ -145,9 +147,9 @@ struct Ctx<'a, F> {
     x_direct: bool,
     /// The rows of out can be written in place as `&mut [F]`.
     out_direct: bool,
-    /// out_direct, and the result is large enough to be written with streaming stores
-    /// (computed into scratch, then copied; see `STREAM_MIN_BYTES`).
-    stream: bool,
+    /// The array is large enough for the short-row path to copy its input in and stream its
+    /// results out (see `STREAM_MIN_BYTES`).
+    large: bool,
     _f: std::marker::PhantomData<F>,
 }
 
@@ -393,13 +395,13 @@ fn run_typed<F: Float>(
         && req.ops[OUT].dtype == F::DTYPE
         && run1.is_some_and(|r| r.strides[OUT] == size)
         && aligned(OUT);
-    let stream = out_direct && n * d * size as usize >= STREAM_MIN_BYTES;
+    let large = n * d * size as usize >= STREAM_MIN_BYTES;
     let ctx = Ctx::<F> {
         req,
         d,
         x_direct,
         out_direct,
-        stream,
+        large,
         _f: std::marker::PhantomData,
     };
 
@@ -572,7 +574,7 @@ fn row_body<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
             put_stats(ctx, offs, sh.apply(m.to_f64()), m, acc);
         }
         _ => {
-            let out: &mut [F] = if ctx.out_direct && !ctx.stream {
+            let out: &mut [F] = if ctx.out_direct {
                 // SAFETY: out_direct; this task owns the row.
                 unsafe { ctx.out_slice(offs, 0..d) }
             } else {
@@ -599,10 +601,7 @@ fn row_body<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
                     out,
                 ),
             }
-            if ctx.stream {
-                // SAFETY: out_direct; this task owns the row.
-                S::stream_copy(unsafe { ctx.out_slice(offs, 0..d) }, buf);
-            } else if !ctx.out_direct {
+            if !ctx.out_direct {
                 // SAFETY: offs is a row of this request.
                 unsafe { ctx.scatter(offs, 0, buf) };
             }
@@ -681,6 +680,9 @@ impl<F: Float> Job for ShortJob<'_, F> {
         } else {
             short_rows_d::<F, S, Temp<F>>(self.ctx, task, Temp::new(t));
         }
+        if self.ctx.large {
+            S::stream_fence();
+        }
     }
 }
 
@@ -723,9 +725,7 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
     let copy;
     // SAFETY: x_direct; rows r0..r0+rows are `len` contiguous elements.
     let xall = unsafe { ctx.x_slice(&offs, 0..len) };
-    // PERF: with streaming results the input is large too; a plain copy reads it from memory
-    // with many more lines in flight than the per-row loops below reach.
-    let xs: &[F] = if ctx.stream || (ctx.req.in_place && kind.writes_rows()) {
+    let xs: &[F] = if ctx.large || (ctx.req.in_place && kind.writes_rows()) {
         copy = xall.to_vec();
         &copy
     } else {
@@ -748,7 +748,7 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
             let inv: Vec<(F, F)> = sums.iter().map(|s| F::recip(s.value())).collect();
             // SAFETY: out_direct and contiguous over these rows; this task owns them.
             let out = unsafe { ctx.out_slice(&offs, 0..len) };
-            if ctx.stream {
+            if ctx.large {
                 // mexp is free now: the results go there first.
                 short::scale_rows::<F, S, D>(&e, d, &inv, &mut mexp);
                 S::stream_copy(out, &mexp);
@@ -762,7 +762,7 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
             short::expand::<(f64, f64), D>(&logs, d, &mut lexp);
             // SAFETY: as above.
             let out = unsafe { ctx.out_slice(&offs, 0..len) };
-            if ctx.stream {
+            if ctx.large {
                 // e is free now: the results go there first.
                 short::log_flat::<F, S, Sh>(xs, &mexp, &lexp, sh, &mut e);
                 S::stream_copy(out, &e);
@@ -977,7 +977,7 @@ impl<F: Float> ColumnJob<'_, F> {
             d: self.ctx.d,
             x_direct: false,
             out_direct: false,
-            stream: false,
+            large: false,
             _f: std::marker::PhantomData,
         }
     }

@@ -92,11 +92,16 @@ pub trait Simd: Copy + Send + Sync + 'static {
     /// `dst.copy_from_slice(src)`, with stores that bypass the caches where the ISA has
     /// them (AVX2, AVX-512). For results too large to stay cached: the lines of `dst` are not
     /// read first (a plain store reads each line before writing it), and the caches keep
-    /// what the kernel still reads. The stores are fenced before this returns.
+    /// what the kernel still reads. Call `stream_fence` before the results are handed on.
     #[inline(always)]
     fn stream_copy<T: Number>(dst: &mut [T], src: &[T]) {
         dst.copy_from_slice(src)
     }
+
+    /// Order the streaming stores made so far before later stores (they are weakly
+    /// ordered): once per task, since each fence waits for them to drain.
+    #[inline(always)]
+    fn stream_fence() {}
 }
 
 /// Plain numbers: no padding, any bytes a valid value, so they may be copied as bytes.
@@ -176,6 +181,7 @@ mod tests {
             for len in 0..200 {
                 let mut dst = [fill; 320];
                 S::stream_copy(&mut dst[start..start + len], &src[start..start + len]);
+                S::stream_fence();
                 assert_eq!(dst[start..start + len], src[start..start + len]);
                 assert!(dst[..start]
                     .iter()

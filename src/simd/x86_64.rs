@@ -1,5 +1,7 @@
 //! x86_64 trampolines: the generic kernels compiled with AVX2+FMA or AVX-512 enabled.
 
+use std::arch::x86_64::_mm_sfence;
+
 use super::{Job, Number, Simd};
 use crate::kernels::row::LANES;
 
@@ -19,6 +21,12 @@ impl Simd for Avx2 {
     fn masked_lane_sums_f64(x: &[f64], m: f64, e: &[f64]) -> ([f64; LANES], u64) {
         // SAFETY: as above.
         unsafe { sums::f64_avx2(x, m, e) }
+    }
+
+    #[inline(always)]
+    fn stream_fence() {
+        // SAFETY: SSE is part of the x86_64 baseline.
+        unsafe { _mm_sfence() }
     }
 
     #[inline(always)]
@@ -52,6 +60,12 @@ impl Simd for Avx512 {
     fn masked_lane_sums_f64(x: &[f64], m: f64, e: &[f64]) -> ([f64; LANES], u64) {
         // SAFETY: as above.
         unsafe { sums::f64_avx512(x, m, e) }
+    }
+
+    #[inline(always)]
+    fn stream_fence() {
+        // SAFETY: SSE is part of the x86_64 baseline.
+        unsafe { _mm_sfence() }
     }
 
     #[inline(always)]
@@ -90,8 +104,6 @@ mod stream {
             }
             std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), len - i);
         }
-        // Streaming stores are weakly ordered: fence them before the results are handed on.
-        _mm_sfence();
     }
 
     /// # Safety
@@ -110,7 +122,6 @@ mod stream {
             }
             std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), len - i);
         }
-        _mm_sfence();
     }
 }
 
