@@ -31,16 +31,8 @@ impl Simd for Avx2 {
 
     #[inline(always)]
     fn stream_copy<T: Number>(dst: &mut [T], src: &[T]) {
-        assert_eq!(dst.len(), src.len());
-        // SAFETY: AVX2 was detected (see above); both slices hold `size_of_val(dst)` bytes
-        // of plain numbers, and a `&mut` slice cannot overlap a shared one.
-        unsafe {
-            stream::copy_avx2(
-                dst.as_mut_ptr().cast(),
-                src.as_ptr().cast(),
-                size_of_val(dst),
-            )
-        }
+        // SAFETY: as above, AVX2 was detected.
+        unsafe { stream::avx2(dst, src) }
     }
 }
 
@@ -70,15 +62,8 @@ impl Simd for Avx512 {
 
     #[inline(always)]
     fn stream_copy<T: Number>(dst: &mut [T], src: &[T]) {
-        assert_eq!(dst.len(), src.len());
-        // SAFETY: AVX-512 was detected (see above); as for `Avx2::stream_copy`.
-        unsafe {
-            stream::copy_avx512(
-                dst.as_mut_ptr().cast(),
-                src.as_ptr().cast(),
-                size_of_val(dst),
-            )
-        }
+        // SAFETY: as above, AVX-512 was detected.
+        unsafe { stream::avx512(dst, src) }
     }
 }
 
@@ -87,40 +72,47 @@ impl Simd for Avx512 {
 mod stream {
     use std::arch::x86_64::*;
 
-    /// # Safety
-    /// AVX-512F is available; `src` and `dst` are valid for `len` bytes and do not overlap.
+    use crate::simd::Number;
+
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn copy_avx512(dst: *mut u8, src: *const u8, len: usize) {
-        let head = dst.align_offset(64).min(len);
-        // SAFETY: the caller's contract; every range below lies inside `0..len`, and the
-        // vector stores go to 64-byte-aligned addresses, as `_mm512_stream_si512` requires.
-        unsafe {
-            std::ptr::copy_nonoverlapping(src, dst, head);
-            let mut i = head;
-            while i + 64 <= len {
-                let v = _mm512_loadu_si512(src.add(i).cast());
-                _mm512_stream_si512(dst.add(i).cast(), v);
-                i += 64;
-            }
-            std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), len - i);
-        }
+    pub fn avx512<T: Number>(dst: &mut [T], src: &[T]) {
+        copy::<T, 64>(dst, src, |d, s| {
+            // SAFETY: `copy` passes 64 readable bytes at `s` and 64 writable, 64-byte-aligned
+            // bytes at `d`, as `_mm512_stream_si512` requires.
+            unsafe { _mm512_stream_si512(d.cast(), _mm512_loadu_si512(s.cast())) }
+        })
     }
 
-    /// # Safety
-    /// AVX2 is available; `src` and `dst` are valid for `len` bytes and do not overlap.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn copy_avx2(dst: *mut u8, src: *const u8, len: usize) {
-        let head = dst.align_offset(32).min(len);
-        // SAFETY: as in `copy_avx512`, with 32-byte alignment for `_mm256_stream_si256`.
+    pub fn avx2<T: Number>(dst: &mut [T], src: &[T]) {
+        copy::<T, 32>(dst, src, |d, s| {
+            // SAFETY: as in `avx512`, with 32 bytes.
+            unsafe { _mm256_stream_si256(d.cast(), _mm256_loadu_si256(s.cast())) }
+        })
+    }
+
+    /// `dst.copy_from_slice(src)`, the `W`-byte vectors at `W`-aligned addresses of `dst`
+    /// by `store(to, from)`.
+    #[inline(always)]
+    fn copy<T: Number, const W: usize>(
+        dst: &mut [T],
+        src: &[T],
+        store: impl Fn(*mut u8, *const u8),
+    ) {
+        assert_eq!(dst.len(), src.len());
+        let len = size_of_val(dst);
+        let (d, s) = (dst.as_mut_ptr().cast::<u8>(), src.as_ptr().cast::<u8>());
+        let head = d.align_offset(W).min(len);
+        // SAFETY: both slices hold `len` bytes of plain numbers (`Number`), a `&mut` slice
+        // cannot overlap a shared one, and every range below lies inside `0..len`.
         unsafe {
-            std::ptr::copy_nonoverlapping(src, dst, head);
+            std::ptr::copy_nonoverlapping(s, d, head);
             let mut i = head;
-            while i + 32 <= len {
-                let v = _mm256_loadu_si256(src.add(i).cast());
-                _mm256_stream_si256(dst.add(i).cast(), v);
-                i += 32;
+            while i + W <= len {
+                store(d.add(i), s.add(i));
+                i += W;
             }
-            std::ptr::copy_nonoverlapping(src.add(i), dst.add(i), len - i);
+            std::ptr::copy_nonoverlapping(s.add(i), d.add(i), len - i);
         }
     }
 }
