@@ -619,16 +619,23 @@ fn put_stats<F: Float>(
     acc: row::Acc,
 ) {
     if ctx.req.kind == Kind::LogSumExp {
-        ctx.put(
-            OUT,
-            offs,
-            F::from_f64(row::add_parts(m_scaled, row::log_of_sum::<F>(acc))),
-        );
+        put_lse(ctx, offs, m_scaled, row::log_of_sum::<F>(acc));
     } else {
         let s = acc.value();
         ctx.put(STAT_M, offs, if s.is_nan() { F::NAN } else { m });
         ctx.put(STAT_S, offs, F::from_f64(s));
     }
+}
+
+/// Store logsumexp, `m / T + log sum`, given log sum as `row::log_of_sum` makes it.
+#[inline(always)]
+fn put_lse<F: Float>(
+    ctx: &Ctx<'_, F>,
+    offs: &[isize; MAX_OPS],
+    m_scaled: f64,
+    log_sum: (f64, f64),
+) {
+    ctx.put(OUT, offs, F::from_f64(row::add_parts(m_scaled, log_sum)));
 }
 
 /// Outputs of a row with no finite maximum (or NaN partials), from its values `xs`.
@@ -757,17 +764,23 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
             }
         }
         Kind::LogSoftmax => {
-            let logs: Vec<(f64, f64)> = sums.iter().map(|&s| row::log_of_sum::<F>(s)).collect();
-            let mut lexp = vec![(0.0f64, 0.0f64); len];
-            short::expand::<(f64, f64), D>(&logs, d, &mut lexp);
+            let logs = row::log_of_sums::<F>(&sums);
             // SAFETY: as above.
             let out = unsafe { ctx.out_slice(&offs, 0..len) };
             if ctx.large {
                 // e is free now: the results go there first.
-                short::log_flat::<F, S, Sh>(xs, &mexp, &lexp, sh, &mut e);
+                short::log_rows::<F, S, Sh, D>(xs, d, &m, &logs, sh, &mut e);
                 S::stream_copy(out, &e);
             } else {
-                short::log_flat::<F, S, Sh>(xs, &mexp, &lexp, sh, out);
+                short::log_rows::<F, S, Sh, D>(xs, d, &m, &logs, sh, out);
+            }
+        }
+        Kind::LogSumExp => {
+            let logs = row::log_of_sums::<F>(&sums);
+            let mut w = Walker::at(&ctx.req.layout.outer, r0);
+            for (&mv, &ls) in m.iter().zip(&logs) {
+                put_lse(ctx, &w.offsets, sh.apply(mv.to_f64()), ls);
+                w.advance();
             }
         }
         _ => {

@@ -4,6 +4,7 @@
 pub mod argmax;
 pub mod column;
 pub mod exp;
+pub mod log;
 pub mod row;
 pub mod shift;
 pub mod short;

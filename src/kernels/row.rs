@@ -6,6 +6,7 @@
 //! every `FOLD` elements, so rounding error grows with n / FOLD rather than n / lanes.
 
 use crate::elem::{DType, Float};
+use crate::kernels::log;
 use crate::kernels::shift::Shift;
 use crate::simd::Simd;
 
@@ -45,6 +46,15 @@ impl Acc {
         self.count += other.count;
     }
 
+    /// The sum less one (the maximum's own term) as `m1 + m1_lo`, without cancellation:
+    /// `(count - 1) + hi + lo`, its first addition exact.
+    #[inline(always)]
+    pub fn minus_one(self) -> (f64, f64) {
+        let (t, e1) = crate::kernels::shift::two_diff(self.count - 1.0, -self.hi);
+        let m1 = t + (e1 + self.lo);
+        (m1, (t - m1) + (e1 + self.lo))
+    }
+
     /// This sum times `f` (< 1): every term moves into the rest.
     #[inline(always)]
     pub fn scaled(self, f: f64) -> Acc {
@@ -58,12 +68,6 @@ impl Acc {
     #[inline(always)]
     pub fn value(self) -> f64 {
         self.count + (self.hi + self.lo)
-    }
-
-    /// The sum less one (the maximum's own term), without cancellation.
-    #[inline(always)]
-    pub fn minus_one(self) -> f64 {
-        (self.count - 1.0) + (self.hi + self.lo)
     }
 }
 
@@ -318,21 +322,41 @@ pub fn log_shift<F: Float, S: Simd, Sh: Shift<F>>(
 /// `hi = log1p(sum - 1)`, and `lo` the first-order correction `(sum - e^hi) / sum` with the
 /// sum's low part, so that `lo` carries what rounding `hi` lost (about 0.5 ulp of log(sum),
 /// which for log_softmax and logsumexp would otherwise be the largest error). Results in
-/// `F` = f32 (and narrower) keep 24 bits, so that loss (below 2^-52) is not measured there:
-/// PERF: it costs an `expm1` per row, most of the time of short rows.
+/// `F` = f32 (and narrower) keep 24 bits, so that loss (below 2^-50) is not measured there,
+/// and `hi` comes from the vectorizable `log::ln_1p`. PERF: libm's `log1p` and `expm1` per
+/// row were most of the time of short rows.
 #[inline(always)]
 pub fn log_of_sum<F: Float>(acc: Acc) -> (f64, f64) {
-    // sum - 1 = (count - 1) + hi + lo, kept as m1 + m1_lo.
-    let (t, e1) = crate::kernels::shift::two_diff(acc.count - 1.0, -acc.hi);
-    let m1 = t + (e1 + acc.lo);
-    let m1_lo = (t - m1) + (e1 + acc.lo);
-    let hi = m1.ln_1p();
-    let lost = if F::DTYPE == DType::F64 {
-        m1 - hi.exp_m1()
+    let (m1, m1_lo) = acc.minus_one();
+    if F::DTYPE == DType::F64 {
+        let hi = m1.ln_1p();
+        log_parts(m1, m1 - hi.exp_m1() + m1_lo, hi)
     } else {
-        0.0
-    };
-    let lo = (lost + m1_lo) / (1.0 + m1);
+        log_parts(m1, m1_lo, log::ln_1p(m1))
+    }
+}
+
+/// `log_of_sum` of each sum, the log1p of a float32 family's sums in one vectorized loop.
+#[inline(always)]
+pub fn log_of_sums<F: Float>(accs: &[Acc]) -> Vec<(f64, f64)> {
+    if F::DTYPE == DType::F64 {
+        return accs.iter().map(|&a| log_of_sum::<F>(a)).collect();
+    }
+    let parts: Vec<(f64, f64)> = accs.iter().map(|a| a.minus_one()).collect();
+    let m1: Vec<f64> = parts.iter().map(|p| p.0).collect();
+    let mut hi = vec![0.0; m1.len()];
+    log::ln_1p_batch(&m1, &mut hi);
+    parts
+        .iter()
+        .zip(hi)
+        .map(|(&(m1, m1_lo), hi)| log_parts(m1, m1_lo, hi))
+        .collect()
+}
+
+/// `(hi, lo)` of log(1 + m1) from `hi` and what is left of `m1` beyond `e^hi - 1`.
+#[inline(always)]
+fn log_parts(m1: f64, rest: f64, hi: f64) -> (f64, f64) {
+    let lo = rest / (1.0 + m1);
     if lo.is_finite() {
         (hi, lo)
     } else {

@@ -193,43 +193,52 @@ fn scale_windows<F: Float, S: Simd, const W: usize>(
     }
 }
 
-/// Write each row's value `v[row]` over its `d` elements.
+/// `out = (x - m[row]) / T - log_sum[row]`, rounded once (see `Float::log_elem`).
 #[inline(always)]
-pub fn expand<T: Copy, const D: usize>(v: &[T], d: usize, out: &mut [T]) {
+pub fn log_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
+    x: &[F],
+    d: usize,
+    m: &[F],
+    log_sum: &[(f64, f64)],
+    sh: Sh,
+    out: &mut [F],
+) {
     let d = len::<D>(d);
     if d <= 16 {
-        expand_windows::<T, 16>(v, d, out)
+        log_windows::<F, S, Sh, 16>(x, d, m, log_sum, sh, out)
     } else {
-        expand_windows::<T, 32>(v, d, out)
+        log_windows::<F, S, Sh, 32>(x, d, m, log_sum, sh, out)
     }
 }
 
 #[inline(always)]
-fn expand_windows<T: Copy, const W: usize>(v: &[T], d: usize, out: &mut [T]) {
-    let nw = window::windowed(out.len(), d, W);
-    for (r, &x) in v.iter().enumerate().take(nw) {
-        let ow: &mut [T; W] = (&mut out[r * d..r * d + W])
-            .try_into()
-            .expect("a full window");
-        *ow = [x; W];
-    }
-    for (r, &x) in v.iter().enumerate().skip(nw) {
-        out[r * d..(r + 1) * d].fill(x);
-    }
-}
-
-/// `out = (x - mexp) / T - lexp`, flat, rounded once.
-#[inline(always)]
-pub fn log_flat<F: Float, S: Simd, Sh: Shift<F>>(
+fn log_windows<F: Float, S: Simd, Sh: Shift<F>, const W: usize>(
     x: &[F],
-    mexp: &[F],
-    lexp: &[(f64, f64)],
+    d: usize,
+    m: &[F],
+    log_sum: &[(f64, f64)],
     sh: Sh,
     out: &mut [F],
 ) {
     let inv = sh.inv();
-    for (((o, &v), &mv), &l) in out.iter_mut().zip(x).zip(mexp).zip(lexp) {
-        *o = F::log_elem::<S>(v, mv, sh.split::<S>(v, mv), inv, l);
+    let nw = window::windowed(x.len(), d, W);
+    let one = |v: F, r: usize| F::log_elem::<S>(v, m[r], sh.split::<S>(v, m[r]), inv, log_sum[r]);
+    for r in 0..nw {
+        let xw: &[F; W] = x[r * d..r * d + W].try_into().expect("a full window");
+        // As in `scale_windows`: made in a local copy, stored whole.
+        let mut t = *xw;
+        for v in t.iter_mut() {
+            *v = one(*v, r);
+        }
+        let ow: &mut [F; W] = (&mut out[r * d..r * d + W])
+            .try_into()
+            .expect("a full window");
+        *ow = t;
+    }
+    for r in nw..m.len() {
+        for (o, &v) in out[r * d..(r + 1) * d].iter_mut().zip(&x[r * d..]) {
+            *o = one(v, r);
+        }
     }
 }
 
