@@ -38,8 +38,16 @@ impl Job for Bench {
                     let s = row::sum_exp_into::<f32, S, Unit, false>(&self.x, m, Unit, &mut o);
                     row::scale::<f32, S>(&mut o, <f32 as Float>::recip(s.value()));
                 }
-                _ => {
+                3 => {
                     black_box(argmax_row(&self.x));
+                }
+                4 => {
+                    let m = row::max(&self.x);
+                    black_box(row::sum_exp::<f32, S, Unit, false>(&self.x, m, Unit));
+                }
+                _ => {
+                    let m = row::max(&self.x);
+                    row::log_shift::<f32, S, Unit>(&self.x, m, Unit, (0.5, 1e-17), &mut o);
                 }
             }
         }
@@ -49,7 +57,14 @@ impl Job for Bench {
 
 fn main() {
     let x: Vec<f32> = (0..N).map(|i| ((i * 7919) % 1000) as f32 * -0.01).collect();
-    let names = ["exp", "max", "softmax row", "argmax row"];
+    let names = [
+        "exp",
+        "max",
+        "softmax row",
+        "argmax row",
+        "sum_exp",
+        "log_shift",
+    ];
     for isa in Isa::available() {
         simd::select(isa);
         for (which, name) in names.iter().enumerate() {
