@@ -1,8 +1,10 @@
 //! The thread pool and how work is cut into tasks.
 //!
-//! Work is always cut into the same tasks whatever the thread count (a task's boundaries
-//! depend only on the shape), and a task's result never depends on which thread ran it, so
-//! every thread count gives the same bits.
+//! Work is cut into the same tasks whatever the thread count (a task's boundaries depend
+//! only on the shape), and a task's result never depends on which thread ran it, so every
+//! thread count gives the same bits. The one exception, column tiles (`reduce::column_tile`),
+//! is cut by the thread count, but each column there is computed alone, so the bits are the
+//! same there too.
 
 use std::sync::{Arc, Mutex};
 

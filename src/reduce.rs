@@ -36,10 +36,12 @@ const L2_ROW_BYTES: usize = 1 << 19;
 const ROWS_TO_SPLIT_BY_ROW: usize = 8;
 /// Superblock length: the unit of work and of the fixed merge order for long rows.
 pub const SUPERBLOCK: usize = 1 << 14;
-/// Columns per tile on the column path. PERF: wide tiles walk memory in order (each reduced
-/// index is one long contiguous run), which the prefetchers and the TLB need; the per-column
-/// state (about 28 bytes a column) stays in L1/L2.
-const COLUMN_TILE: usize = 1024;
+/// Most columns per tile on the column path. PERF: a tile reads each reduced index as one
+/// contiguous run; runs with gaps between them (a tile narrower than the array) defeat the
+/// hardware prefetchers, so tiles span the whole inner axis up to this width unless threads
+/// need more tiles: (2048, 2048) axis 0 f32 softmax on one thread 1.5x faster than with
+/// 1024-column tiles. The per-column state (about 40 bytes a column) stays in L2.
+const COLUMN_TILE: usize = 4096;
 /// Short rows of arrays of at least this many bytes copy each block of input in first and
 /// write its results (if any) with streaming stores (where the ISA has them). PERF: such arrays
 /// outgrow the last-level cache of most machines; a flat copy keeps many more lines in
@@ -812,7 +814,13 @@ fn run_columns<F: Float>(
     let l = &ctx.req.layout;
     let inner = *l.outer.last().expect("column path has an inner axis");
     let rest = &l.outer[..l.outer.len() - 1];
-    let tile = COLUMN_TILE.min(inner.len);
+    let n_rest: usize = rest.iter().map(|d| d.len).product();
+    let threads = if n_rest * inner.len * ctx.d >= parallel::PAR_MIN_ELEMS {
+        parallel::num_threads()
+    } else {
+        1
+    };
+    let tile = column_tile(inner.len, threads.div_ceil(n_rest));
     let tiles = inner.len.div_ceil(tile);
     let job = ColumnJob {
         ctx,
@@ -821,8 +829,17 @@ fn run_columns<F: Float>(
         tile,
         tiles,
     };
-    let n_rest: usize = rest.iter().map(|d| d.len).product();
     in_waves(&job, n_rest * tiles, tile * ctx.d, interrupted)
+}
+
+/// Tile width for `cols` contiguous columns cut into at least `parts` tiles: as wide as
+/// allowed (see `COLUMN_TILE`), a whole number of 64-byte lines of f32 where it is cut.
+fn column_tile(cols: usize, parts: usize) -> usize {
+    cols.div_ceil(parts.max(1))
+        .next_multiple_of(16)
+        .min(COLUMN_TILE)
+        .min(cols)
+        .max(1)
 }
 
 impl<F: Float> Job for ColumnJob<'_, F> {
@@ -838,6 +855,16 @@ impl<F: Float> Job for ColumnJob<'_, F> {
 }
 
 impl<F: Float> ColumnJob<'_, F> {
+    /// Reduced index `i` of the tile at `offs` (`w` columns) in operand `k` (X or OUT).
+    #[inline(always)]
+    fn row_ptr(&self, k: usize, offs: &[isize; MAX_OPS], i: usize) -> *mut F {
+        let rd = self.ctx.req.layout.row[0];
+        self.ctx
+            .base(k, offs)
+            .wrapping_offset(rd.strides[k] * i as isize)
+            .cast::<F>()
+    }
+
     #[inline(always)]
     fn tile_of<S: Simd, Sh: Shift<F>>(&self, task: usize, sh: Sh) {
         let ctx = self.ctx;
@@ -849,19 +876,22 @@ impl<F: Float> ColumnJob<'_, F> {
         for (k, off) in offs.iter_mut().enumerate() {
             *off += self.inner.strides[k] * j0 as isize;
         }
-        let rd = req.layout.row[0];
         let d = ctx.d;
         let xrow = |i: usize| -> &[F] {
-            let p = ctx
-                .base(X, &offs)
-                .wrapping_offset(rd.strides[X] * i as isize)
-                .cast::<F>();
             // SAFETY: the column path requires aligned, contiguous F across the inner axis.
-            unsafe { std::slice::from_raw_parts(p, w) }
+            unsafe { std::slice::from_raw_parts(self.row_ptr(X, &offs, i), w) }
+        };
+        let outrow = |i: usize| -> &mut [F] {
+            // SAFETY: out is aligned contiguous F across the inner axis (column path
+            // condition); this task owns these w columns, and callers hold one row at a time.
+            unsafe { std::slice::from_raw_parts_mut(self.row_ptr(OUT, &offs, i), w) }
         };
         let kind = req.kind;
         let mut m = vec![F::NEG_INF; w];
         let mut s_tot = vec![0.0f64; w];
+        // Softmax leaves each term in out on the way and scales it there, so each exponential
+        // is made once. Not in place: a column found bad by its sum is redone from x.
+        let terms_in_out = kind == Kind::Softmax && !req.in_place;
         if kind.is_finish() {
             let mut co = offs;
             for j in 0..w {
@@ -872,11 +902,13 @@ impl<F: Float> ColumnJob<'_, F> {
                 }
             }
         } else {
+            let mut min = vec![F::INF; w];
             for i in 0..d {
-                column::max_update(&mut m, xrow(i));
+                column::max_min_update(&mut m, &mut min, xrow(i));
             }
             // Non-finite maxima use a neutral 0 here and are redone column by column below.
             let special: Vec<bool> = m.iter().map(|&v| !(v > F::NEG_INF && v < F::INF)).collect();
+            let normal = (0..w).all(|j| special[j] || row::normal_range(m[j], min[j], sh));
             for (mv, &sp) in m.iter_mut().zip(&special) {
                 if sp {
                     *mv = F::ZERO;
@@ -887,7 +919,17 @@ impl<F: Float> ColumnJob<'_, F> {
             let mut ones_tot = vec![0.0f64; w];
             let mut s_lo = vec![0.0f64; w];
             for i in 0..d {
-                column::sum_update::<F, S, Sh>(&mut part, &mut ones, xrow(i), &m, sh);
+                let (x, p, c) = (xrow(i), &mut part, &mut ones);
+                match (terms_in_out, normal) {
+                    (true, true) => {
+                        column::sum_update_into::<F, S, Sh, true>(p, c, x, &m, sh, outrow(i))
+                    }
+                    (true, false) => {
+                        column::sum_update_into::<F, S, Sh, false>(p, c, x, &m, sh, outrow(i))
+                    }
+                    (false, true) => column::sum_update::<F, S, Sh, true>(p, c, x, &m, sh),
+                    (false, false) => column::sum_update::<F, S, Sh, false>(p, c, x, &m, sh),
+                }
                 if (i + 1) % column::COL_FOLD == 0 || i + 1 == d {
                     column::fold_compensated(&mut s_tot, &mut s_lo, &mut part);
                     column::fold(&mut ones_tot, &mut ones);
@@ -907,21 +949,16 @@ impl<F: Float> ColumnJob<'_, F> {
                 *v -= 1.0;
             }
         }
-        let bad = (0..w).any(|j| !(m[j] > F::NEG_INF && m[j] < F::INF) || s_tot[j].is_nan());
-        if bad {
-            // A column with no finite maximum, or NaN: redo this tile column by column on
-            // gathered copies (correct in place too, since each column is read before it is
-            // written).
-            let col = self.col_ctx();
-            let mut co = offs;
-            let mut sc = Scratch::new();
-            for _ in 0..w {
-                one_row::<F, S, Sh>(&col, &co, sh, &mut sc);
-                for (c, s) in co.iter_mut().zip(self.inner.strides) {
-                    *c += s;
-                }
+        // Columns with no finite maximum, or NaN, are redone one by one at the end; in place,
+        // the write pass overwrites their inputs, so those are kept for the redo.
+        let bad: Vec<usize> = (0..w)
+            .filter(|&j| !(m[j] > F::NEG_INF && m[j] < F::INF) || s_tot[j].is_nan())
+            .collect();
+        let mut saved = Vec::new();
+        if req.in_place && kind.writes_rows() {
+            for &j in &bad {
+                saved.extend((0..d).map(|i| xrow(i)[j]));
             }
-            return;
         }
         match kind {
             Kind::LogSumExp | Kind::Stats => {
@@ -938,48 +975,77 @@ impl<F: Float> ColumnJob<'_, F> {
                     }
                 }
             }
-            _ => {
-                let log = kind.is_log();
-                let logs: Vec<(f64, f64)> = if log {
-                    s_tot
+            _ if kind.is_log() => {
+                let logs = row::log_of_sums::<F>(
+                    &s_tot
                         .iter()
-                        .map(|&mo| {
-                            row::log_of_sum::<F>(row::Acc {
-                                hi: mo,
-                                lo: 0.0,
-                                count: 1.0,
-                            })
+                        .map(|&mo| row::Acc {
+                            hi: mo,
+                            lo: 0.0,
+                            count: 1.0,
                         })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                let (inv_hi, inv_lo): (Vec<F>, Vec<F>) = if log {
-                    (Vec::new(), Vec::new())
-                } else {
-                    s_tot.iter().map(|&mo| F::recip(1.0 + mo)).unzip()
-                };
+                        .collect::<Vec<_>>(),
+                );
                 let mut copy = vec![F::ZERO; if req.in_place { w } else { 0 }];
                 for i in 0..d {
-                    let op = ctx
-                        .base(OUT, &offs)
-                        .wrapping_offset(rd.strides[OUT] * i as isize);
-                    // SAFETY: out is aligned contiguous F across the inner axis (column path
-                    // condition); this task owns these w columns.
-                    let out = unsafe { std::slice::from_raw_parts_mut(op.cast::<F>(), w) };
                     let xr: &[F] = if req.in_place {
                         copy.copy_from_slice(xrow(i));
                         &copy
                     } else {
                         xrow(i)
                     };
-                    if log {
-                        column::log_shift::<F, S, Sh>(out, xr, &m, &logs, sh);
-                    } else {
-                        column::exp_scale::<F, S, Sh>(out, xr, &m, &inv_hi, &inv_lo, sh);
-                    }
+                    column::log_shift::<F, S, Sh>(outrow(i), xr, &m, &logs, sh);
                 }
             }
+            _ => {
+                let (inv_hi, inv_lo): (Vec<F>, Vec<F>) =
+                    s_tot.iter().map(|&mo| F::recip(1.0 + mo)).unzip();
+                let mut copy = vec![F::ZERO; if req.in_place { w } else { 0 }];
+                for i in 0..d {
+                    if terms_in_out {
+                        column::scale::<F, S>(outrow(i), &inv_hi, &inv_lo);
+                        continue;
+                    }
+                    let xr: &[F] = if req.in_place {
+                        copy.copy_from_slice(xrow(i));
+                        &copy
+                    } else {
+                        xrow(i)
+                    };
+                    column::exp_scale::<F, S, Sh>(outrow(i), xr, &m, &inv_hi, &inv_lo, sh);
+                }
+            }
+        }
+        if !bad.is_empty() {
+            self.redo_columns::<S, Sh>(&offs, &bad, &saved, sh);
+        }
+    }
+
+    /// Redo columns `cols` of the tile at `offs` on gathered copies, after restoring their
+    /// inputs from `saved` (d values per column) when the call is in place. A column's
+    /// result never depends on the tile it was in.
+    fn redo_columns<S: Simd, Sh: Shift<F>>(
+        &self,
+        offs: &[isize; MAX_OPS],
+        cols: &[usize],
+        saved: &[F],
+        sh: Sh,
+    ) {
+        let d = self.ctx.d;
+        let col = self.col_ctx();
+        let mut sc = Scratch::new();
+        for (b, &j) in cols.iter().enumerate() {
+            let mut co = *offs;
+            for (c, s) in co.iter_mut().zip(self.inner.strides) {
+                *c += s * j as isize;
+            }
+            if !saved.is_empty() {
+                for (i, &v) in saved[b * d..(b + 1) * d].iter().enumerate() {
+                    // SAFETY: in place, out is x: element (i, j) of this task's tile.
+                    unsafe { self.row_ptr(OUT, offs, i).add(j).write(v) };
+                }
+            }
+            one_row::<F, S, Sh>(&col, &co, sh, &mut sc);
         }
     }
 

@@ -229,6 +229,52 @@ def test_out_bit_identical_across_thread_counts() -> None:
         assert len({b for (i, _n), b in outs if i == isa}) == 1
 
 
+def test_column_tiles_cut_by_thread_count_give_the_same_bits() -> None:
+    """Non-last axes cut their columns into as many tiles as there are threads (one tile of
+    all 2000 columns on one thread, 512 on four), so each column must come out the same
+    whichever tile it lands in: also beside columns with NaN, +inf or no mass, which are
+    redone alone, and in place, where their inputs must survive the tile's write pass."""
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((300, 2000)) * 4).astype(np.float32)
+    # All in the first 512 columns, so that on two threads and more some tiles have none.
+    x[7, 3] = np.nan
+    x[:, 200] = -np.inf
+    x[[2, 9], 300] = np.inf
+    x[5, 500] = np.nan
+    x[:, 1500] += 1000.0
+    before = x.copy()
+    softmax_fam = {n: ALL_OPS[n] for n in ("softmax", "log_softmax", "logsumexp")}
+    for name, f in softmax_fam.items():
+
+        def call(f: Callable[..., Any] = f) -> bytes:
+            return np.ascontiguousarray(f(x, axis=0)).tobytes()
+
+        results = run_everywhere(call)
+        for isa in isas():
+            first = results[(isa, 1)]
+            assert {results[(isa, n)] for n in THREAD_COUNTS} == {first}, (name, isa)
+            got = np.frombuffer(first, np.float32)
+            if name == "logsumexp":
+                assert np.isnan(got[[3, 500]]).all() and got[300] == np.inf
+                assert got[200] == -np.inf
+                clean = got[800:1600]
+            else:
+                got = got.reshape(x.shape)
+                assert np.isnan(got[:, [3, 200, 500]]).all()
+                want_inf = 0.5 if name == "softmax" else np.float32(-np.log(2.0))
+                assert (got[[2, 9], 300] == want_inf).all()
+                clean = got[:, 800:1600]
+            check_op(name, clean, x[:, 800:1600], 0)
+        assert np.array_equal(x, before, equal_nan=True)
+        if name == "logsumexp":
+            continue
+        for isa, n in each_config():
+            y = x.copy()
+            r = f(y, axis=0, out=y)
+            assert r is y
+            assert y.tobytes() == results[(isa, n)], (name, isa, n, "in place")
+
+
 # ------------------------------------------------------------------------------------------
 # The GIL
 # ------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 //! buffers. Everything is elementwise across columns, so it vectorizes without gathers.
 
 use crate::elem::Float;
+use crate::kernels::row;
 use crate::kernels::shift::Shift;
 use crate::simd::Simd;
 
@@ -10,18 +11,21 @@ use crate::simd::Simd;
 /// that a column's sequential partial sum stays accurate (its error grows with its length).
 pub const COL_FOLD: usize = 16;
 
-/// `m = max(m, row)` per column, ignoring NaN (a NaN makes the column's sum NaN later).
+/// `m = max(m, row)` and `min = min(min, row)` per column, ignoring NaN (a NaN makes the
+/// column's sum NaN later).
 #[inline(always)]
-pub fn max_update<F: Float>(m: &mut [F], row: &[F]) {
-    for (a, &v) in m.iter_mut().zip(row) {
+pub fn max_min_update<F: Float>(m: &mut [F], min: &mut [F], row: &[F]) {
+    for ((a, b), &v) in m.iter_mut().zip(min.iter_mut()).zip(row) {
         *a = if v > *a { v } else { *a };
+        *b = if v < *b { v } else { *b };
     }
 }
 
 /// `s += exp((row - m) / T)` per column, the exact ones (row == m) counted in `ones`
-/// instead (see `row::Acc`).
+/// instead (see `row::Acc`). With `NORMAL`, every column's range suits `Float::exp_normal`
+/// (see `row::normal_range`).
 #[inline(always)]
-pub fn sum_update<F: Float, S: Simd, Sh: Shift<F>>(
+pub fn sum_update<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     s: &mut [F],
     ones: &mut [F],
     row: &[F],
@@ -30,11 +34,33 @@ pub fn sum_update<F: Float, S: Simd, Sh: Shift<F>>(
 ) {
     for (((a, c), &v), &mv) in s.iter_mut().zip(ones.iter_mut()).zip(row).zip(m) {
         let (hi, lo) = sh.split::<S>(v, mv);
-        let e = F::exp::<S>(hi, lo);
-        let top = v == mv;
-        *a = *a + if top { F::ZERO } else { e };
-        *c = *c + if top { F::ONE } else { F::ZERO };
+        let e = row::exp_of::<F, S, NORMAL>(hi, lo);
+        add_term(a, c, e, v == mv);
     }
+}
+
+/// `sum_update` that also writes each term to `out`, for `scale` to finish in place.
+#[inline(always)]
+pub fn sum_update_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
+    s: &mut [F],
+    ones: &mut [F],
+    row: &[F],
+    m: &[F],
+    sh: Sh,
+    out: &mut [F],
+) {
+    for ((((a, c), &v), &mv), o) in s.iter_mut().zip(ones.iter_mut()).zip(row).zip(m).zip(out) {
+        let (hi, lo) = sh.split::<S>(v, mv);
+        let e = row::exp_of::<F, S, NORMAL>(hi, lo);
+        *o = e;
+        add_term(a, c, e, v == mv);
+    }
+}
+
+#[inline(always)]
+fn add_term<F: Float>(s: &mut F, ones: &mut F, e: F, top: bool) {
+    *s = *s + if top { F::ZERO } else { e };
+    *ones = *ones + if top { F::ONE } else { F::ZERO };
 }
 
 /// Fold the compute-type partial sums into the f64 totals and clear them.
@@ -80,6 +106,16 @@ pub fn exp_scale<F: Float, S: Simd, Sh: Shift<F>>(
     }
 }
 
+/// `out = out / sum` per column, over the terms `sum_update_into` left there: the same
+/// results as `exp_scale`, without making each exponential again.
+#[inline(always)]
+pub fn scale<F: Float, S: Simd>(out: &mut [F], inv_hi: &[F], inv_lo: &[F]) {
+    for ((o, &ih), &il) in out.iter_mut().zip(inv_hi).zip(inv_lo) {
+        let e = *o;
+        *o = F::fma::<S>(e, ih, e * il);
+    }
+}
+
 /// `out = (row - m) / T - log_sum` per column, rounded once.
 #[inline(always)]
 pub fn log_shift<F: Float, S: Simd, Sh: Shift<F>>(
@@ -110,13 +146,16 @@ mod tests {
             [2.0, 0.0, -3.0, 4.0, 0.5],
         ];
         let mut m = [f64::NEG_INFINITY; 5];
+        let mut min = [f64::INFINITY; 5];
         for r in &rows {
-            max_update(&mut m, r);
+            max_min_update(&mut m, &mut min, r);
         }
+        assert_eq!(min, [1.0, 0.0, -3.0, 4.0, -2.0]);
         let mut s = [0.0; 5];
         let mut ones = [0.0; 5];
-        for r in &rows {
-            sum_update::<f64, Generic, Unit>(&mut s, &mut ones, r, &m, Unit);
+        let mut terms = [[0.0; 5]; 3];
+        for (r, t) in rows.iter().zip(terms.iter_mut()) {
+            sum_update_into::<f64, Generic, Unit, false>(&mut s, &mut ones, r, &m, Unit, t);
         }
         let mut total = [0.0; 5];
         fold(&mut total, &mut s);
@@ -129,6 +168,10 @@ mod tests {
         for (j, r) in rows.iter().enumerate() {
             let mut out = [0.0; 5];
             exp_scale::<f64, Generic, Unit>(&mut out, r, &m, &ih, &il, Unit);
+            // The two-step form gives the same bits.
+            let mut two_step = terms[j];
+            scale::<f64, Generic>(&mut two_step, &ih, &il);
+            assert_eq!(two_step, out);
             for c in 0..5 {
                 let z: f64 = rows.iter().map(|q| (q[c] - m[c]).exp()).sum();
                 let want = (rows[j][c] - m[c]).exp() / z;

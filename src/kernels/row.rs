@@ -139,7 +139,7 @@ pub fn normal_range<F: Float, Sh: Shift<F>>(m: F, min: F, sh: Sh) -> bool {
 
 /// e^(hi + lo), by `Float::exp_normal` when the caller has checked the row's range.
 #[inline(always)]
-fn exp_of<F: Float, S: Simd, const NORMAL: bool>(hi: F, lo: F) -> F {
+pub fn exp_of<F: Float, S: Simd, const NORMAL: bool>(hi: F, lo: F) -> F {
     if NORMAL {
         F::exp_normal::<S>(hi, lo)
     } else {
