@@ -42,6 +42,8 @@ pub const SUPERBLOCK: usize = 1 << 14;
 /// need more tiles: (2048, 2048) axis 0 f32 softmax on one thread 1.5x faster than with
 /// 1024-column tiles. The per-column state (about 40 bytes a column) stays in L2.
 const COLUMN_TILE: usize = 4096;
+/// The shortest run, in bytes, that column tiles are cut to for threads.
+const COLUMN_SPLIT_MIN_BYTES: usize = 4096;
 /// Short rows of arrays of at least this many bytes copy each block of input in first and
 /// write its results (if any) with streaming stores (where the ISA has them). PERF: such arrays
 /// outgrow the last-level cache of most machines; a flat copy keeps many more lines in
@@ -820,7 +822,11 @@ fn run_columns<F: Float>(
     } else {
         1
     };
-    let tile = column_tile(inner.len, threads.div_ceil(n_rest));
+    let tile = column_tile(
+        inner.len,
+        threads.div_ceil(n_rest),
+        std::mem::size_of::<F>(),
+    );
     let tiles = inner.len.div_ceil(tile);
     let job = ColumnJob {
         ctx,
@@ -832,10 +838,13 @@ fn run_columns<F: Float>(
     in_waves(&job, n_rest * tiles, tile * ctx.d, interrupted)
 }
 
-/// Tile width for `cols` contiguous columns cut into at least `parts` tiles: as wide as
-/// allowed (see `COLUMN_TILE`), a whole number of 64-byte lines of f32 where it is cut.
-fn column_tile(cols: usize, parts: usize) -> usize {
+/// Tile width for `cols` contiguous columns of `size` bytes cut into `parts` tiles for the
+/// threads: as wide as allowed (see `COLUMN_TILE`), a whole number of 64-byte lines of f32
+/// where it is cut, and no narrower than `COLUMN_SPLIT_MIN_BYTES` (narrower runs made two
+/// threads slower than one: (4096, 1024) axis 0 f32 softmax).
+fn column_tile(cols: usize, parts: usize, size: usize) -> usize {
     cols.div_ceil(parts.max(1))
+        .max(COLUMN_SPLIT_MIN_BYTES / size)
         .next_multiple_of(16)
         .min(COLUMN_TILE)
         .min(cols)

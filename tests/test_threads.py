@@ -230,13 +230,13 @@ def test_out_bit_identical_across_thread_counts() -> None:
 
 
 def test_column_tiles_cut_by_thread_count_give_the_same_bits() -> None:
-    """Non-last axes cut their columns into as many tiles as there are threads (one tile of
-    all 2000 columns on one thread, 512 on four), so each column must come out the same
+    """Non-last axes cut their columns into tiles by the thread count (one tile of all 2000
+    columns on one thread, 1024 and 976 on more), so each column must come out the same
     whichever tile it lands in: also beside columns with NaN, +inf or no mass, which are
     redone alone, and in place, where their inputs must survive the tile's write pass."""
     rng = np.random.default_rng(11)
     x = (rng.standard_normal((300, 2000)) * 4).astype(np.float32)
-    # All in the first 512 columns, so that on two threads and more some tiles have none.
+    # All in the first tile, so that on two threads and more the second has none.
     x[7, 3] = np.nan
     x[:, 200] = -np.inf
     x[[2, 9], 300] = np.inf
