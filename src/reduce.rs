@@ -11,7 +11,7 @@
 use std::ops::Range;
 
 use crate::elem::{DType, Float};
-use crate::kernels::shift::{Shift, Temp, Unit};
+use crate::kernels::shift::{self, Shift, Temp, Unit};
 use crate::kernels::{column, row, short};
 use crate::layout::{Dim, Layout, Walker, MAX_OPS};
 use crate::parallel::{self, TASK_ELEMS};
@@ -995,6 +995,11 @@ impl<F: Float> ColumnJob<'_, F> {
                         })
                         .collect::<Vec<_>>(),
                 );
+                let c: Vec<(F, F)> = m
+                    .iter()
+                    .zip(&logs)
+                    .map(|(&mv, &ls)| shift::log_const(mv, ls))
+                    .collect();
                 let mut copy = vec![F::ZERO; if req.in_place { w } else { 0 }];
                 for i in 0..d {
                     let xr: &[F] = if req.in_place {
@@ -1003,7 +1008,7 @@ impl<F: Float> ColumnJob<'_, F> {
                     } else {
                         xrow(i)
                     };
-                    column::log_shift::<F, S, Sh>(outrow(i), xr, &m, &logs, sh);
+                    column::log_shift::<F, S, Sh>(outrow(i), xr, &m, &logs, &c, sh);
                 }
             }
             _ => {

@@ -116,18 +116,19 @@ pub fn scale<F: Float, S: Simd>(out: &mut [F], inv_hi: &[F], inv_lo: &[F]) {
     }
 }
 
-/// `out = (row - m) / T - log_sum` per column, rounded once.
+/// `out = (row - m) / T - log_sum` per column, rounded once; `c` holds each column's
+/// `shift::log_const`.
 #[inline(always)]
 pub fn log_shift<F: Float, S: Simd, Sh: Shift<F>>(
     out: &mut [F],
     row: &[F],
     m: &[F],
     log_sum: &[(f64, f64)],
+    c: &[(F, F)],
     sh: Sh,
 ) {
-    let inv = sh.inv();
-    for (((o, &v), &mv), &ls) in out.iter_mut().zip(row).zip(m).zip(log_sum) {
-        *o = F::log_elem::<S>(v, mv, sh.split::<S>(v, mv), inv, ls);
+    for ((((o, &v), &mv), &ls), &cv) in out.iter_mut().zip(row).zip(m).zip(log_sum).zip(c) {
+        *o = sh.log_out::<S>(v, mv, cv, ls);
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::elem::{DType, Float};
 use crate::kernels::log;
-use crate::kernels::shift::Shift;
+use crate::kernels::shift::{self, Shift};
 use crate::simd::Simd;
 
 /// Independent accumulators per reduction: enough for one 512-bit register of f32.
@@ -302,7 +302,7 @@ pub fn exp_scale_spanned<F: Float, S: Simd, Sh: Shift<F>>(
     }
 }
 
-/// `out = (x - m) / T - log_sum`, rounded once (see `Float::log_elem`), so that the winning
+/// `out = (x - m) / T - log_sum`, rounded once (see `Shift::log_out`), so that the winning
 /// class keeps its digits.
 #[inline(always)]
 pub fn log_shift<F: Float, S: Simd, Sh: Shift<F>>(
@@ -312,9 +312,9 @@ pub fn log_shift<F: Float, S: Simd, Sh: Shift<F>>(
     log_sum: (f64, f64),
     out: &mut [F],
 ) {
-    let inv = sh.inv();
+    let c = shift::log_const(m, log_sum);
     for (o, &v) in out.iter_mut().zip(x) {
-        *o = F::log_elem::<S>(v, m, sh.split::<S>(v, m), inv, log_sum);
+        *o = sh.log_out::<S>(v, m, c, log_sum);
     }
 }
 

@@ -22,6 +22,18 @@ pub trait Shift<F: Float>: Copy + Send + Sync {
     fn apply(self, v: f64) -> f64;
     /// 1/T.
     fn inv(self) -> f64;
+    /// One log_softmax output, `(x - m) / T - log_sum`, rounded once; `c` is
+    /// `log_const(m, log_sum)`.
+    fn log_out<S: Simd>(self, x: F, m: F, c: (F, F), log_sum: (f64, f64)) -> F;
+}
+
+/// `m + log_sum` as an unevaluated sum `hi + lo` of two F (exact but for `lo`'s rounding):
+/// the constant that temperature-1 log_softmax subtracts from a row.
+#[inline(always)]
+pub fn log_const<F: Float>(m: F, log_sum: (f64, f64)) -> (F, F) {
+    let (c, e) = two_diff(m.to_f64(), -log_sum.0);
+    let hi = F::from_f64(c);
+    (hi, F::from_f64(((c - hi.to_f64()) + e) + log_sum.1))
 }
 
 /// Temperature 1.
@@ -40,6 +52,18 @@ impl<F: Float> Shift<F> for Unit {
     #[inline(always)]
     fn inv(self) -> f64 {
         1.0
+    }
+    /// `x - c` with the first subtraction exact (TwoSum), in F: PERF: the same rounding as
+    /// `Float::log_elem` at about half its cost in f32, which there works in f64.
+    #[inline(always)]
+    fn log_out<S: Simd>(self, x: F, _m: F, c: (F, F), _log_sum: (f64, f64)) -> F {
+        let (s, t) = two_diff(x, c.0);
+        // x = -inf, or x - c beyond the range (t is NaN then): the limit.
+        if s == F::NEG_INF {
+            s
+        } else {
+            s + (t - c.1)
+        }
     }
 }
 
@@ -73,5 +97,66 @@ impl<F: Float> Shift<F> for Temp<F> {
     #[inline(always)]
     fn inv(self) -> f64 {
         1.0 / self.t64
+    }
+    #[inline(always)]
+    fn log_out<S: Simd>(self, x: F, m: F, _c: (F, F), log_sum: (f64, f64)) -> F {
+        F::log_elem::<S>(x, m, self.split::<S>(x, m), self.inv(), log_sum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simd::Generic;
+
+    /// f32 log_softmax outputs at temperature 1 are the correctly rounded `x - m - log_sum`
+    /// (to within a hair: the reference itself is f64), over exponents near and far.
+    #[test]
+    fn unit_log_out_is_rounded_once() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..200_000 {
+            let scale = 10f64.powf(next() * 8.0 - 4.0);
+            let m = ((next() - 0.5) * scale) as f32;
+            let x = m - (next() * scale * 2.0) as f32;
+            let l0 = (next() * 12.0).exp().ln_1p();
+            let log_sum = (l0, l0 * 1e-17 * (next() - 0.5));
+            let c = log_const(m, log_sum);
+            let got = Unit.log_out::<Generic>(x, m, c, log_sum);
+            let want = (f64::from(x) - f64::from(m)) - log_sum.0 - log_sum.1;
+            // The spacing of f32 around the result (the wider side at a power of two).
+            let a = (want as f32).abs();
+            let up = f32::from_bits(a.to_bits() + 1) - a;
+            let down = if a > 0.0 {
+                a - f32::from_bits(a.to_bits() - 1)
+            } else {
+                up
+            };
+            let ulp = f64::from(up.max(down));
+            let err = (f64::from(got) - want).abs();
+            assert!(
+                err <= 0.5 * ulp * (1.0 + 1e-6),
+                "x {x} m {m} {log_sum:?}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn unit_log_out_limits() {
+        let ls = (2.0f64.ln(), 0.0);
+        let big = f32::MAX;
+        let lo = Unit.log_out::<Generic>(-big, big, log_const(big, ls), ls);
+        assert_eq!(lo, f32::NEG_INFINITY);
+        let inf = Unit.log_out::<Generic>(f32::NEG_INFINITY, 1.0, log_const(1.0, ls), ls);
+        assert_eq!(inf, f32::NEG_INFINITY);
+        // The winner keeps its digits: -log1p(tiny), not 0.
+        let tiny = (1e-12f64.ln_1p(), 0.0);
+        let w = Unit.log_out::<Generic>(1000.0f32, 1000.0, log_const(1000.0f32, tiny), tiny);
+        assert_eq!(w, -1e-12f32);
     }
 }

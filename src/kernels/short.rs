@@ -5,7 +5,7 @@
 
 use crate::elem::Float;
 use crate::kernels::row::Acc;
-use crate::kernels::shift::Shift;
+use crate::kernels::shift::{self, Shift};
 use crate::kernels::window;
 use crate::simd::Simd;
 
@@ -193,7 +193,7 @@ fn scale_windows<F: Float, S: Simd, const W: usize>(
     }
 }
 
-/// `out = (x - m[row]) / T - log_sum[row]`, rounded once (see `Float::log_elem`).
+/// `out = (x - m[row]) / T - log_sum[row]`, rounded once (see `Shift::log_out`).
 #[inline(always)]
 pub fn log_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
     x: &[F],
@@ -220,15 +220,14 @@ fn log_windows<F: Float, S: Simd, Sh: Shift<F>, const W: usize>(
     sh: Sh,
     out: &mut [F],
 ) {
-    let inv = sh.inv();
     let nw = window::windowed(x.len(), d, W);
-    let one = |v: F, r: usize| F::log_elem::<S>(v, m[r], sh.split::<S>(v, m[r]), inv, log_sum[r]);
     for r in 0..nw {
         let xw: &[F; W] = x[r * d..r * d + W].try_into().expect("a full window");
+        let c = shift::log_const(m[r], log_sum[r]);
         // As in `scale_windows`: made in a local copy, stored whole.
         let mut t = *xw;
         for v in t.iter_mut() {
-            *v = one(*v, r);
+            *v = sh.log_out::<S>(*v, m[r], c, log_sum[r]);
         }
         let ow: &mut [F; W] = (&mut out[r * d..r * d + W])
             .try_into()
@@ -236,8 +235,9 @@ fn log_windows<F: Float, S: Simd, Sh: Shift<F>, const W: usize>(
         *ow = t;
     }
     for r in nw..m.len() {
+        let c = shift::log_const(m[r], log_sum[r]);
         for (o, &v) in out[r * d..(r + 1) * d].iter_mut().zip(&x[r * d..]) {
-            *o = one(v, r);
+            *o = sh.log_out::<S>(v, m[r], c, log_sum[r]);
         }
     }
 }
