@@ -984,36 +984,32 @@ impl<F: Float> ColumnJob<'_, F> {
                     }
                 }
             }
-            _ if kind.is_log() => {
-                let logs = row::log_of_sums::<F>(
-                    &s_tot
+            _ => {
+                let log = kind.is_log();
+                let (logs, c) = if log {
+                    let sums: Vec<row::Acc> = s_tot
                         .iter()
                         .map(|&mo| row::Acc {
                             hi: mo,
                             lo: 0.0,
                             count: 1.0,
                         })
-                        .collect::<Vec<_>>(),
-                );
-                let c: Vec<(F, F)> = m
-                    .iter()
-                    .zip(&logs)
-                    .map(|(&mv, &ls)| shift::log_const(mv, ls))
-                    .collect();
-                let mut copy = vec![F::ZERO; if req.in_place { w } else { 0 }];
-                for i in 0..d {
-                    let xr: &[F] = if req.in_place {
-                        copy.copy_from_slice(xrow(i));
-                        &copy
-                    } else {
-                        xrow(i)
-                    };
-                    column::log_shift::<F, S, Sh>(outrow(i), xr, &m, &logs, &c, sh);
-                }
-            }
-            _ => {
-                let (inv_hi, inv_lo): (Vec<F>, Vec<F>) =
-                    s_tot.iter().map(|&mo| F::recip(1.0 + mo)).unzip();
+                        .collect();
+                    let logs = row::log_of_sums::<F>(&sums);
+                    let c: Vec<(F, F)> = m
+                        .iter()
+                        .zip(&logs)
+                        .map(|(&mv, &ls)| shift::log_const(mv, ls))
+                        .collect();
+                    (logs, c)
+                } else {
+                    (Vec::new(), Vec::new())
+                };
+                let (inv_hi, inv_lo): (Vec<F>, Vec<F>) = if log {
+                    (Vec::new(), Vec::new())
+                } else {
+                    s_tot.iter().map(|&mo| F::recip(1.0 + mo)).unzip()
+                };
                 let mut copy = vec![F::ZERO; if req.in_place { w } else { 0 }];
                 for i in 0..d {
                     if terms_in_out {
@@ -1026,7 +1022,11 @@ impl<F: Float> ColumnJob<'_, F> {
                     } else {
                         xrow(i)
                     };
-                    column::exp_scale::<F, S, Sh>(outrow(i), xr, &m, &inv_hi, &inv_lo, sh);
+                    if log {
+                        column::log_shift::<F, S, Sh>(outrow(i), xr, &m, &logs, &c, sh);
+                    } else {
+                        column::exp_scale::<F, S, Sh>(outrow(i), xr, &m, &inv_hi, &inv_lo, sh);
+                    }
                 }
             }
         }
