@@ -838,6 +838,19 @@ fn run_columns<F: Float>(
     in_waves(&job, n_rest * tiles, tile * ctx.d, interrupted)
 }
 
+/// The ranges of `0..w` between the sorted positions `skip`.
+fn good_runs(skip: &[usize], w: usize) -> Vec<Range<usize>> {
+    let mut runs = Vec::with_capacity(skip.len() + 1);
+    let mut start = 0;
+    for &j in skip.iter().chain(std::iter::once(&w)) {
+        if j > start {
+            runs.push(start..j);
+        }
+        start = j + 1;
+    }
+    runs
+}
+
 /// Tile width for `cols` contiguous columns of `size` bytes cut into `parts` tiles for the
 /// threads: as wide as allowed (see `COLUMN_TILE`), a whole number of 64-byte lines of f32
 /// where it is cut, and no narrower than `COLUMN_SPLIT_MIN_BYTES` (narrower runs made two
@@ -958,17 +971,13 @@ impl<F: Float> ColumnJob<'_, F> {
                 *v -= 1.0;
             }
         }
-        // Columns with no finite maximum, or NaN, are redone one by one at the end; in place,
-        // the write pass overwrites their inputs, so those are kept for the redo.
+        // Columns with no finite maximum, or NaN, are redone one by one at the end, from x:
+        // the write pass covers only the runs of columns between them (in place, it would
+        // overwrite their inputs).
         let bad: Vec<usize> = (0..w)
             .filter(|&j| !(m[j] > F::NEG_INF && m[j] < F::INF) || s_tot[j].is_nan())
             .collect();
-        let mut saved = Vec::new();
-        if req.in_place && kind.writes_rows() {
-            for &j in &bad {
-                saved.extend((0..d).map(|i| xrow(i)[j]));
-            }
-        }
+        let runs = good_runs(&bad, w);
         match kind {
             Kind::LogSumExp | Kind::Stats => {
                 let mut co = offs;
@@ -1012,8 +1021,15 @@ impl<F: Float> ColumnJob<'_, F> {
                 };
                 let mut copy = vec![F::ZERO; if req.in_place { w } else { 0 }];
                 for i in 0..d {
+                    let out = outrow(i);
                     if terms_in_out {
-                        column::scale::<F, S>(outrow(i), &inv_hi, &inv_lo);
+                        for r in runs.iter().cloned() {
+                            column::scale::<F, S>(
+                                &mut out[r.clone()],
+                                &inv_hi[r.clone()],
+                                &inv_lo[r],
+                            );
+                        }
                         continue;
                     }
                     let xr: &[F] = if req.in_place {
@@ -1022,42 +1038,33 @@ impl<F: Float> ColumnJob<'_, F> {
                     } else {
                         xrow(i)
                     };
-                    if log {
-                        column::log_shift::<F, S, Sh>(outrow(i), xr, &m, &logs, &c, sh);
-                    } else {
-                        column::exp_scale::<F, S, Sh>(outrow(i), xr, &m, &inv_hi, &inv_lo, sh);
+                    for r in runs.iter().cloned() {
+                        let (o, x, mr) = (&mut out[r.clone()], &xr[r.clone()], &m[r.clone()]);
+                        if log {
+                            column::log_shift::<F, S, Sh>(o, x, mr, &logs[r.clone()], &c[r], sh);
+                        } else {
+                            let (ih, il) = (&inv_hi[r.clone()], &inv_lo[r]);
+                            column::exp_scale::<F, S, Sh>(o, x, mr, ih, il, sh);
+                        }
                     }
                 }
             }
         }
         if !bad.is_empty() {
-            self.redo_columns::<S, Sh>(&offs, &bad, &saved, sh);
+            self.redo_columns::<S, Sh>(&offs, &bad, sh);
         }
     }
 
-    /// Redo columns `cols` of the tile at `offs` on gathered copies, after restoring their
-    /// inputs from `saved` (d values per column) when the call is in place. A column's
-    /// result never depends on the tile it was in.
-    fn redo_columns<S: Simd, Sh: Shift<F>>(
-        &self,
-        offs: &[isize; MAX_OPS],
-        cols: &[usize],
-        saved: &[F],
-        sh: Sh,
-    ) {
-        let d = self.ctx.d;
+    /// Redo columns `cols` of the tile at `offs` one by one on gathered copies (correct in
+    /// place too: each column is read before it is written). A column's result never
+    /// depends on the tile it was in.
+    fn redo_columns<S: Simd, Sh: Shift<F>>(&self, offs: &[isize; MAX_OPS], cols: &[usize], sh: Sh) {
         let col = self.col_ctx();
         let mut sc = Scratch::new();
-        for (b, &j) in cols.iter().enumerate() {
+        for &j in cols {
             let mut co = *offs;
             for (c, s) in co.iter_mut().zip(self.inner.strides) {
                 *c += s * j as isize;
-            }
-            if !saved.is_empty() {
-                for (i, &v) in saved[b * d..(b + 1) * d].iter().enumerate() {
-                    // SAFETY: in place, out is x: element (i, j) of this task's tile.
-                    unsafe { self.row_ptr(OUT, offs, i).add(j).write(v) };
-                }
             }
             one_row::<F, S, Sh>(&col, &co, sh, &mut sc);
         }
@@ -1361,5 +1368,29 @@ fn special_long_row<F: Float>(ctx: &Ctx<'_, F>, offs: &[isize; MAX_OPS], any_inc
         let vals: Vec<F> = buf.iter().map(|&v| sp.value(v, log, rule)).collect();
         // SAFETY: as above; out is writable.
         unsafe { ctx.scatter(offs, range.start, &vals) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_runs_are_the_gaps_between_skipped_columns() {
+        assert_eq!(good_runs(&[], 5), vec![0..5]);
+        assert_eq!(good_runs(&[0, 2, 3], 6), vec![1..2, 4..6]);
+        assert_eq!(good_runs(&[4], 5), vec![0..4]);
+        assert_eq!(good_runs(&[0, 1], 2), Vec::<Range<usize>>::new());
+    }
+
+    #[test]
+    fn column_tiles_follow_threads_down_to_4_kib_runs() {
+        assert_eq!(column_tile(2048, 1, 4), 2048);
+        assert_eq!(column_tile(2048, 2, 4), 1024);
+        assert_eq!(column_tile(2048, 4, 4), 1024);
+        assert_eq!(column_tile(1024, 2, 4), 1024);
+        assert_eq!(column_tile(1024, 2, 8), 512);
+        assert_eq!(column_tile(20000, 1, 4), COLUMN_TILE);
+        assert_eq!(column_tile(10, 3, 4), 10);
     }
 }
