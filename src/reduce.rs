@@ -1021,8 +1021,8 @@ impl<F: Float> ColumnJob<'_, F> {
                 };
                 let mut copy = vec![F::ZERO; if req.in_place { w } else { 0 }];
                 for i in 0..d {
-                    let out = outrow(i);
                     if terms_in_out {
+                        let out = outrow(i);
                         for r in runs.iter().cloned() {
                             column::scale::<F, S>(
                                 &mut out[r.clone()],
@@ -1032,12 +1032,14 @@ impl<F: Float> ColumnJob<'_, F> {
                         }
                         continue;
                     }
+                    // In place, the row is copied before `out` (the same memory) is borrowed.
                     let xr: &[F] = if req.in_place {
                         copy.copy_from_slice(xrow(i));
                         &copy
                     } else {
                         xrow(i)
                     };
+                    let out = outrow(i);
                     for r in runs.iter().cloned() {
                         let (o, x, mr) = (&mut out[r.clone()], &xr[r.clone()], &m[r.clone()]);
                         if log {
