@@ -2,8 +2,11 @@
 //!
 //! Float32 (and narrower) results take their per-row `log(sum)` from here. PERF: libm's
 //! scalar `log1p` was a third of the time of short-row logsumexp ((65536, 10) f32). The
-//! error, at most 2.5 eps of f64 relative (see the tests), is about 2^-29 of what an f32 result holds.
-//! Float64 results keep libm's `log1p` and its `expm1` correction (`row::log_of_sum`).
+//! error, at most 2.5 eps of f64 relative (see the tests), is about 2^-29 of what an f32
+//! result holds. Float64 results keep libm's `log1p` and its `expm1` correction
+//! (`row::log_of_sum`).
+
+use crate::kernels::shift::two_diff;
 
 /// ln 2 split so that `k * LN2_HI` is exact for every binary exponent `k` (its low 32 bits
 /// are zero), and the rest.
@@ -48,10 +51,8 @@ fn in_domain(u: f64) -> bool {
 /// `log(1 + u)` for `-1 < u < inf`; anything else gives a meaningless finite value.
 #[inline(always)]
 fn ln_1p_finite(u: f64) -> f64 {
-    // 1 + u = y + c exactly (TwoSum).
-    let y = 1.0 + u;
-    let b = y - 1.0;
-    let c = (1.0 - (y - b)) + (u - b);
+    // 1 + u = y + c exactly.
+    let (y, c) = two_diff(1.0, -u);
     // y = 2^k f, f in [sqrt(1/2), sqrt(2)): moving the exponent field by 1 - sqrt(1/2)'s
     // mantissa makes it carry exactly where f crosses sqrt(2).
     let ix = y
