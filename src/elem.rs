@@ -14,6 +14,7 @@ use crate::kernels::exp::{
     F64_EXP_NORMAL_MIN_ARG,
 };
 use crate::kernels::row::LANES;
+use crate::kernels::tile::Tile;
 use crate::simd::{Number, Simd};
 
 /// A compute type: f32 or f64.
@@ -52,6 +53,10 @@ pub trait Float:
     fn exp_normal<S: Simd>(t: Self, lo: Self) -> Self;
     /// `row::masked_lane_sums` through the ISA's own loop.
     fn masked_lane_sums<S: Simd>(x: &[Self], m: Self, e: &[Self]) -> ([Self; LANES], u64);
+    /// `tile::load` through the ISA's own transpose.
+    fn load_tile<S: Simd>(x: &[Self], d: usize, t: &mut Tile<Self>);
+    /// `tile::store` through the ISA's own transpose.
+    fn store_tile<S: Simd>(t: &Tile<Self>, d: usize, out: &mut [Self]);
     /// One log_softmax output, `(x - m) / T - log_sum`, rounded once: `split` is the shift as
     /// `hi + lo` (see `Shift::split`), `inv64` is 1/T.
     fn log_elem<S: Simd>(
@@ -80,7 +85,17 @@ pub trait Float:
 }
 
 macro_rules! float_common {
-    ($t:ty, $dt:expr, $fma:ident, $exp:ident, $exp_normal:ident, $normal_min:expr, $sums:ident) => {
+    (
+        $t:ty,
+        $dt:expr,
+        $fma:ident,
+        $exp:ident,
+        $exp_normal:ident,
+        $normal_min:expr,
+        $sums:ident,
+        $load_tile:ident,
+        $store_tile:ident
+    ) => {
         const ZERO: Self = 0.0;
         const ONE: Self = 1.0;
         const INF: Self = <$t>::INFINITY;
@@ -108,6 +123,14 @@ macro_rules! float_common {
         fn masked_lane_sums<S: Simd>(x: &[Self], m: Self, e: &[Self]) -> ([Self; LANES], u64) {
             S::$sums(x, m, e)
         }
+        #[inline(always)]
+        fn load_tile<S: Simd>(x: &[Self], d: usize, t: &mut Tile<Self>) {
+            S::$load_tile(x, d, t)
+        }
+        #[inline(always)]
+        fn store_tile<S: Simd>(t: &Tile<Self>, d: usize, out: &mut [Self]) {
+            S::$store_tile(t, d, out)
+        }
     };
 }
 
@@ -119,7 +142,9 @@ impl Float for f32 {
         exp_f32,
         exp_f32_normal,
         F32_EXP_NORMAL_MIN_ARG,
-        masked_lane_sums_f32
+        masked_lane_sums_f32,
+        load_tile_f32,
+        store_tile_f32
     );
     #[inline(always)]
     fn log_elem<S: Simd>(
@@ -192,7 +217,9 @@ impl Float for f64 {
         exp_f64,
         exp_f64_normal,
         F64_EXP_NORMAL_MIN_ARG,
-        masked_lane_sums_f64
+        masked_lane_sums_f64,
+        load_tile_f64,
+        store_tile_f64
     );
     #[inline(always)]
     fn log_elem<S: Simd>(

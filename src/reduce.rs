@@ -12,6 +12,7 @@ use std::ops::Range;
 
 use crate::elem::{DType, Float};
 use crate::kernels::shift::{self, Shift, Temp, Unit};
+use crate::kernels::tile::{self, Tile};
 use crate::kernels::{column, row, short};
 use crate::layout::{Dim, Layout, Walker, MAX_OPS};
 use crate::parallel::{self, TASK_ELEMS};
@@ -719,6 +720,9 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
     sh: Sh,
 ) {
     let d = ctx.d;
+    if S::TILES && d <= tile::TILE {
+        return tile_rows::<F, S, Sh, D>(ctx, task, sh);
+    }
     let n = ctx.req.layout.outer_len();
     let r0 = task * short::SHORT_ROWS;
     let rows = short::SHORT_ROWS.min(n - r0);
@@ -793,6 +797,89 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
                 put_stats(ctx, &w.offsets, sh.apply(mv.to_f64()), mv, acc);
                 w.advance();
             }
+        }
+    }
+}
+
+/// The short rows of one task, `tile::TILE` at a time, as tiles (see `kernels::tile`).
+#[inline(always)]
+fn tile_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
+    ctx: &Ctx<'_, F>,
+    task: usize,
+    sh: Sh,
+) {
+    let d = ctx.d;
+    let n = ctx.req.layout.outer_len();
+    let r0 = task * short::SHORT_ROWS;
+    let end = n.min(r0 + short::SHORT_ROWS);
+    let outer = ctx.req.layout.outer[0];
+    let kind = ctx.req.kind;
+    let mut t: Tile<F> = [[F::ZERO; tile::TILE]; tile::TILE];
+    let mut e = t;
+    // Results on their way to streaming stores.
+    let mut buf = [F::ZERO; tile::TILE * tile::TILE];
+    for g in (r0..end).step_by(tile::TILE) {
+        let rows = tile::TILE.min(end - g);
+        let len = rows * d;
+        let mut offs = [0isize; MAX_OPS];
+        for (o, s) in offs.iter_mut().zip(outer.strides) {
+            *o = s * g as isize;
+        }
+        // SAFETY: x_direct; rows g..g + rows are `len` contiguous elements. Only read here,
+        // before any result of these rows is written (in place, out is the same memory).
+        F::load_tile::<S>(unsafe { ctx.x_slice(&offs, 0..len) }, d, &mut t);
+        let (m, min) = tile::max_min::<F, D>(&t, d);
+        if !tile::all_finite(&m, rows) {
+            // A row with no finite maximum: these rows one by one.
+            let mut sc = Scratch::new();
+            let mut w = Walker::at(&ctx.req.layout.outer, g);
+            for _ in 0..rows {
+                one_row::<F, S, Sh>(ctx, &w.offsets, sh, &mut sc);
+                w.advance();
+            }
+            continue;
+        }
+        let sums = if tile::all_normal(&m, &min, rows, sh) {
+            tile::exp_sums::<F, S, Sh, D, true>(&t, d, &m, sh, &mut e)
+        } else {
+            tile::exp_sums::<F, S, Sh, D, false>(&t, d, &m, sh, &mut e)
+        };
+        let mut logs = [(0.0, 0.0); tile::TILE];
+        if matches!(kind, Kind::LogSoftmax | Kind::LogSumExp) {
+            let accs: [row::Acc; tile::TILE] = std::array::from_fn(|r| sums.acc(r));
+            row::log_of_sums_into::<F>(&accs[..rows], &mut logs[..rows]);
+        }
+        let res = match kind {
+            Kind::Softmax => {
+                tile::scale::<F, S, D>(&mut e, d, &sums);
+                &e
+            }
+            Kind::LogSoftmax => {
+                tile::log::<F, S, Sh, D>(&t, d, &m, &logs, sh, &mut e);
+                &e
+            }
+            _ => {
+                let mut w = Walker::at(&ctx.req.layout.outer, g);
+                for r in 0..rows {
+                    let m_scaled = sh.apply(m[r].to_f64());
+                    if kind == Kind::LogSumExp {
+                        put_lse(ctx, &w.offsets, m_scaled, logs[r]);
+                    } else {
+                        put_stats(ctx, &w.offsets, m_scaled, m[r], sums.acc(r));
+                    }
+                    w.advance();
+                }
+                continue;
+            }
+        };
+        // SAFETY: out_direct and contiguous over these rows; this task owns them, and x is
+        // no longer borrowed.
+        let out = unsafe { ctx.out_slice(&offs, 0..len) };
+        if ctx.large {
+            F::store_tile::<S>(res, d, &mut buf[..len]);
+            S::stream_copy(out, &buf[..len]);
+        } else {
+            F::store_tile::<S>(res, d, out);
         }
     }
 }

@@ -204,8 +204,9 @@ STREAM_MIN_BYTES = 1 << 24
 @pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
 @pytest.mark.parametrize("d", [16, 1024])
 def test_streamed_results_match_small_calls_every_isa_and_thread_count(dtype: Any, d: int) -> None:
-    """Short rows (d = 16) of arrays of 16 MiB or more copy their input in blocks and write
-    their results from scratch with streaming stores; the row path (d = 1024) does neither.
+    """Short rows (d = 16) of arrays of 16 MiB or more write their results from scratch with
+    streaming stores (the window path, on ISAs without tiles, also copies its input in
+    blocks); the row path (d = 1024) does neither.
     Both must be bit-identical to the same rows computed in calls too small for that, on
     every ISA and thread count: into a new array, into an `out=` that starts off the 64-byte
     grid (the stores' head and tail), and in place. The input is left as it was."""

@@ -8,5 +8,6 @@ pub mod log;
 pub mod row;
 pub mod shift;
 pub mod short;
+pub mod tile;
 pub mod topk;
 pub mod window;

@@ -339,18 +339,37 @@ pub fn log_of_sum<F: Float>(acc: Acc) -> (f64, f64) {
 /// `log_of_sum` of each sum, the log1p of a float32 family's sums in one vectorized loop.
 #[inline(always)]
 pub fn log_of_sums<F: Float>(accs: &[Acc]) -> Vec<(f64, f64)> {
-    if F::DTYPE == DType::F64 {
-        return accs.iter().map(|&a| log_of_sum::<F>(a)).collect();
+    let mut out = vec![(0.0, 0.0); accs.len()];
+    for (a, o) in accs.chunks(LOG_BATCH).zip(out.chunks_mut(LOG_BATCH)) {
+        log_of_sums_into::<F>(a, o);
     }
-    let parts: Vec<(f64, f64)> = accs.iter().map(|a| a.minus_one()).collect();
-    let m1: Vec<f64> = parts.iter().map(|p| p.0).collect();
-    let mut hi = vec![0.0; m1.len()];
+    out
+}
+
+/// Sums per call of `log_of_sums_into`.
+pub const LOG_BATCH: usize = 16;
+
+/// `log_of_sums` of at most `LOG_BATCH` sums into `out`, with no allocation.
+#[inline(always)]
+pub fn log_of_sums_into<F: Float>(accs: &[Acc], out: &mut [(f64, f64)]) {
+    assert!(accs.len() <= LOG_BATCH && out.len() == accs.len());
+    if F::DTYPE == DType::F64 {
+        for (o, &a) in out.iter_mut().zip(accs) {
+            *o = log_of_sum::<F>(a);
+        }
+        return;
+    }
+    let mut parts = [(0.0, 0.0); LOG_BATCH];
+    for (p, a) in parts.iter_mut().zip(accs) {
+        *p = a.minus_one();
+    }
+    // All lanes, the unused ones at log1p(0): the loop then has no remainder.
+    let m1: [f64; LOG_BATCH] = std::array::from_fn(|i| parts[i].0);
+    let mut hi = [0.0; LOG_BATCH];
     log::ln_1p_batch(&m1, &mut hi);
-    parts
-        .iter()
-        .zip(hi)
-        .map(|(&(m1, m1_lo), hi)| log_parts(m1, m1_lo, hi))
-        .collect()
+    for ((o, &(m1, m1_lo)), &h) in out.iter_mut().zip(&parts).zip(&hi) {
+        *o = log_parts(m1, m1_lo, h);
+    }
 }
 
 /// `(hi, lo)` of log(1 + m1) from `hi` and what is left of `m1` beyond `e^hi - 1`.

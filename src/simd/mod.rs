@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::kernels::row::{self, LANES};
+use crate::kernels::tile::{self, Tile};
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
@@ -96,6 +97,34 @@ pub trait Simd: Copy + Send + Sync + 'static {
     #[inline(always)]
     fn stream_copy<T: Number>(dst: &mut [T], src: &[T]) {
         dst.copy_from_slice(src)
+    }
+
+    /// Whether this ISA transposes tiles in registers, so that short rows take the tile path
+    /// (`kernels::tile`); the portable transposes below are for tests.
+    const TILES: bool = false;
+
+    /// `tile::load` for f32.
+    #[inline(always)]
+    fn load_tile_f32(x: &[f32], d: usize, t: &mut Tile<f32>) {
+        tile::load(x, d, t)
+    }
+
+    /// `tile::store` for f32.
+    #[inline(always)]
+    fn store_tile_f32(t: &Tile<f32>, d: usize, out: &mut [f32]) {
+        tile::store(t, d, out)
+    }
+
+    /// `tile::load` for f64.
+    #[inline(always)]
+    fn load_tile_f64(x: &[f64], d: usize, t: &mut Tile<f64>) {
+        tile::load(x, d, t)
+    }
+
+    /// `tile::store` for f64.
+    #[inline(always)]
+    fn store_tile_f64(t: &Tile<f64>, d: usize, out: &mut [f64]) {
+        tile::store(t, d, out)
     }
 
     /// Order the streaming stores made so far before later stores (they are weakly

@@ -4,6 +4,7 @@ use std::arch::x86_64::_mm_sfence;
 
 use super::{Job, Number, Simd};
 use crate::kernels::row::LANES;
+use crate::kernels::tile::Tile;
 
 #[derive(Clone, Copy)]
 pub struct Avx2;
@@ -64,6 +65,227 @@ impl Simd for Avx512 {
     fn stream_copy<T: Number>(dst: &mut [T], src: &[T]) {
         // SAFETY: as above, AVX-512 was detected.
         unsafe { stream::avx512(dst, src) }
+    }
+
+    const TILES: bool = true;
+
+    #[inline(always)]
+    fn load_tile_f32(x: &[f32], d: usize, t: &mut Tile<f32>) {
+        // SAFETY: as above, AVX-512 was detected.
+        unsafe { tile::load_f32(x, d, t) }
+    }
+
+    #[inline(always)]
+    fn store_tile_f32(t: &Tile<f32>, d: usize, out: &mut [f32]) {
+        // SAFETY: as above.
+        unsafe { tile::store_f32(t, d, out) }
+    }
+
+    #[inline(always)]
+    fn load_tile_f64(x: &[f64], d: usize, t: &mut Tile<f64>) {
+        // SAFETY: as above.
+        unsafe { tile::load_f64(x, d, t) }
+    }
+
+    #[inline(always)]
+    fn store_tile_f64(t: &Tile<f64>, d: usize, out: &mut [f64]) {
+        // SAFETY: as above.
+        unsafe { tile::store_f64(t, d, out) }
+    }
+}
+
+/// `kernels::tile::load` and `store` with AVX-512: each row is one masked load or store
+/// (lanes past the row are neither read nor written), and the tile is transposed in
+/// registers by two-source shuffles.
+mod tile {
+    use std::arch::x86_64::*;
+
+    use crate::kernels::tile::{Tile, TILE};
+
+    /// The rows of `len` values of `d` each, checked against the tile. PERF: a multiply,
+    /// not a division, for the usual full tile.
+    #[inline(always)]
+    fn rows_of(len: usize, d: usize) -> usize {
+        assert!((1..=TILE).contains(&d) && len <= TILE * d);
+        if len == TILE * d {
+            TILE
+        } else {
+            len / d
+        }
+    }
+
+    /// The first `n` of 16 lanes.
+    fn lanes16(n: usize) -> __mmask16 {
+        ((1u32 << n) - 1) as __mmask16
+    }
+
+    /// The first `n` of 8 lanes (`n` may pass 8 or be 0).
+    fn lanes8(n: usize) -> __mmask8 {
+        ((1u32 << n.min(8)) - 1) as __mmask8
+    }
+
+    /// 16 x 16 f32 transpose: `v[j]` lane `r` becomes `v[r]` lane `j`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose_f32(v: &mut [__m512; 16]) {
+        // Pairs of rows interleaved, then 4 x 4 blocks within each 128-bit lane: u[4k + c]
+        // holds, in 128-bit lane q, column 4q + c of rows 4k..4k + 4.
+        let mut u = [_mm512_setzero_ps(); 16];
+        for k in 0..4 {
+            let a = _mm512_unpacklo_ps(v[4 * k], v[4 * k + 1]);
+            let b = _mm512_unpackhi_ps(v[4 * k], v[4 * k + 1]);
+            let c = _mm512_unpacklo_ps(v[4 * k + 2], v[4 * k + 3]);
+            let e = _mm512_unpackhi_ps(v[4 * k + 2], v[4 * k + 3]);
+            u[4 * k] = _mm512_shuffle_ps::<0x44>(a, c);
+            u[4 * k + 1] = _mm512_shuffle_ps::<0xEE>(a, c);
+            u[4 * k + 2] = _mm512_shuffle_ps::<0x44>(b, e);
+            u[4 * k + 3] = _mm512_shuffle_ps::<0xEE>(b, e);
+        }
+        // Then the 128-bit lanes: column 4q + c gathers lane q of u[c], u[4 + c], u[8 + c]
+        // and u[12 + c].
+        for c in 0..4 {
+            let w0 = _mm512_shuffle_f32x4::<0x88>(u[c], u[4 + c]);
+            let w1 = _mm512_shuffle_f32x4::<0xDD>(u[c], u[4 + c]);
+            let w2 = _mm512_shuffle_f32x4::<0x88>(u[8 + c], u[12 + c]);
+            let w3 = _mm512_shuffle_f32x4::<0xDD>(u[8 + c], u[12 + c]);
+            v[c] = _mm512_shuffle_f32x4::<0x88>(w0, w2);
+            v[8 + c] = _mm512_shuffle_f32x4::<0xDD>(w0, w2);
+            v[4 + c] = _mm512_shuffle_f32x4::<0x88>(w1, w3);
+            v[12 + c] = _mm512_shuffle_f32x4::<0xDD>(w1, w3);
+        }
+    }
+
+    /// 8 x 8 f64 transpose.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose_f64(v: [__m512d; 8]) -> [__m512d; 8] {
+        let mut out = [_mm512_setzero_pd(); 8];
+        // t[2k + p] holds, in 128-bit lane q, column 2q + p of rows 2k and 2k + 1.
+        let t: [__m512d; 8] = std::array::from_fn(|i| {
+            let (a, b) = (v[i & !1], v[i | 1]);
+            if i % 2 == 0 {
+                _mm512_unpacklo_pd(a, b)
+            } else {
+                _mm512_unpackhi_pd(a, b)
+            }
+        });
+        for p in 0..2 {
+            let s0 = _mm512_shuffle_f64x2::<0x88>(t[p], t[2 + p]);
+            let s1 = _mm512_shuffle_f64x2::<0xDD>(t[p], t[2 + p]);
+            let s2 = _mm512_shuffle_f64x2::<0x88>(t[4 + p], t[6 + p]);
+            let s3 = _mm512_shuffle_f64x2::<0xDD>(t[4 + p], t[6 + p]);
+            out[p] = _mm512_shuffle_f64x2::<0x88>(s0, s2);
+            out[4 + p] = _mm512_shuffle_f64x2::<0xDD>(s0, s2);
+            out[2 + p] = _mm512_shuffle_f64x2::<0x88>(s1, s3);
+            out[6 + p] = _mm512_shuffle_f64x2::<0xDD>(s1, s3);
+        }
+        out
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn load_f32(x: &[f32], d: usize, t: &mut Tile<f32>) {
+        let rows = rows_of(x.len(), d);
+        let keep = lanes16(d);
+        let mut v = [_mm512_setzero_ps(); 16];
+        for (r, vr) in v.iter_mut().enumerate() {
+            if r < rows {
+                // SAFETY: row r's `d` values lie inside x (r < x.len() / d); the masked-off
+                // lanes are not read.
+                *vr = unsafe { _mm512_maskz_loadu_ps(keep, x.as_ptr().add(r * d)) };
+            }
+        }
+        transpose_f32(&mut v);
+        for (tj, vj) in t.iter_mut().zip(&v).take(d) {
+            // SAFETY: a tile column holds 16 f32.
+            unsafe { _mm512_storeu_ps(tj.as_mut_ptr(), *vj) };
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn store_f32(t: &Tile<f32>, d: usize, out: &mut [f32]) {
+        let rows = rows_of(out.len(), d);
+        let keep = lanes16(d);
+        let mut v = [_mm512_setzero_ps(); 16];
+        for (vj, tj) in v.iter_mut().zip(t).take(d) {
+            // SAFETY: a tile column holds 16 f32.
+            *vj = unsafe { _mm512_loadu_ps(tj.as_ptr()) };
+        }
+        transpose_f32(&mut v);
+        for (r, vr) in v.iter().enumerate() {
+            if r < rows {
+                // SAFETY: as in `load_f32`, for the writable `out`.
+                unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr().add(r * d), keep, *vr) };
+            }
+        }
+    }
+
+    /// A tile of f64 is four 8 x 8 blocks: rows `8R..` by lanes `8C..` goes to columns
+    /// `8C..` by lanes `8R..`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn load_f64(x: &[f64], d: usize, t: &mut Tile<f64>) {
+        let rows = rows_of(x.len(), d);
+        for half in 0..2 {
+            let keep = lanes8(d.saturating_sub(8 * half));
+            if keep == 0 {
+                continue;
+            }
+            for block in 0..2 {
+                let mut v = [_mm512_setzero_pd(); 8];
+                for (i, vr) in v.iter_mut().enumerate() {
+                    let r = 8 * block + i;
+                    if r < rows {
+                        // SAFETY: as in `load_f32`: lanes 8 * half.. of row r, those of
+                        // them inside the row.
+                        *vr = unsafe {
+                            _mm512_maskz_loadu_pd(keep, x.as_ptr().add(r * d + 8 * half))
+                        };
+                    }
+                }
+                let c = transpose_f64(v);
+                for (i, ci) in c.iter().enumerate() {
+                    let j = 8 * half + i;
+                    if j < d {
+                        // SAFETY: a tile column holds 16 f64; this writes 8 of them.
+                        unsafe { _mm512_storeu_pd(t[j].as_mut_ptr().add(8 * block), *ci) };
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub fn store_f64(t: &Tile<f64>, d: usize, out: &mut [f64]) {
+        let rows = rows_of(out.len(), d);
+        for half in 0..2 {
+            let keep = lanes8(d.saturating_sub(8 * half));
+            if keep == 0 {
+                continue;
+            }
+            for block in 0..2 {
+                let mut c = [_mm512_setzero_pd(); 8];
+                for (i, ci) in c.iter_mut().enumerate() {
+                    let j = 8 * half + i;
+                    if j < d {
+                        // SAFETY: a tile column holds 16 f64; this reads 8 of them.
+                        *ci = unsafe { _mm512_loadu_pd(t[j].as_ptr().add(8 * block)) };
+                    }
+                }
+                let v = transpose_f64(c);
+                for (i, vr) in v.iter().enumerate() {
+                    let r = 8 * block + i;
+                    if r < rows {
+                        // SAFETY: as in `load_f64`, for the writable `out`.
+                        unsafe {
+                            _mm512_mask_storeu_pd(out.as_mut_ptr().add(r * d + 8 * half), keep, *vr)
+                        };
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -267,4 +489,49 @@ pub fn run_avx512<J: Job>(job: &J, task: usize) {
     debug_assert!(has_avx512());
     // SAFETY: as above, AVX-512 F/BW/DQ/VL and FMA were detected before this level was chosen.
     unsafe { avx512_body(job, task) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::tile::{self as portable, TILE};
+
+    fn tiles_match<T: Copy + PartialEq + std::fmt::Debug>(
+        make: fn(usize) -> T,
+        load: unsafe fn(&[T], usize, &mut Tile<T>),
+        store: unsafe fn(&Tile<T>, usize, &mut [T]),
+    ) {
+        let guard = make(99_999);
+        for d in 1..=TILE {
+            for n in 0..=TILE {
+                // Inside a larger buffer: nothing before or after the rows is read or written.
+                let mut buf: Vec<T> = (0..n * d + 40).map(make).collect();
+                let x = &buf[20..20 + n * d];
+                let (mut want, mut got) = ([[guard; TILE]; TILE], [[guard; TILE]; TILE]);
+                portable::load(x, d, &mut want);
+                // SAFETY: the caller checked AVX-512.
+                unsafe { load(x, d, &mut got) };
+                for j in 0..d {
+                    assert_eq!(got[j][..n], want[j][..n], "d={d} n={n} column {j}");
+                }
+                let t: Tile<T> =
+                    std::array::from_fn(|j| std::array::from_fn(|r| make(j * 100 + r)));
+                let mut want_out = buf.clone();
+                portable::store(&t, d, &mut want_out[20..20 + n * d]);
+                // SAFETY: as above.
+                unsafe { store(&t, d, &mut buf[20..20 + n * d]) };
+                assert_eq!(buf, want_out, "d={d} n={n}");
+            }
+        }
+    }
+
+    #[test]
+    fn avx512_tiles_match_the_portable_transpose() {
+        if !has_avx512() {
+            eprintln!("no AVX-512 here: the tile transposes are not exercised");
+            return;
+        }
+        tiles_match::<f32>(|i| i as f32 + 0.5, tile::load_f32, tile::store_f32);
+        tiles_match::<f64>(|i| i as f64 - 0.25, tile::load_f64, tile::store_f64);
+    }
 }

@@ -1,0 +1,366 @@
+//! Short rows as tiles: up to `TILE` rows of up to `TILE` values, transposed so that each
+//! row is one lane and each of its values one column. A row's maximum and sum are then
+//! plain vertical operations over its `d` columns, with no horizontal reduction per row.
+//!
+//! PERF: the window path (`short`) reduces each row across its lanes, which for (65536, 10)
+//! cost more than the exponentials. The transposes are only fast where the ISA has
+//! two-source shuffles (`Simd::TILES`); elsewhere short rows keep the window path.
+//!
+//! Every result has the bits of the window path: the maximum is exact, the terms are the
+//! same exponentials, and the rest is added in `short::sum_windows`'s order for `W = 16`.
+
+use crate::elem::Float;
+use crate::kernels::row::{self, Acc};
+use crate::kernels::shift::{self, Shift};
+use crate::kernels::short::len;
+use crate::simd::Simd;
+
+/// Rows per tile, and the longest row a tile holds.
+pub const TILE: usize = 16;
+
+/// `t[j][r]` is value `j` of row `r`.
+pub type Tile<F> = [[F; TILE]; TILE];
+
+/// `t[j][r] = x[r * d + j]` for the `x.len() / d` (at most `TILE`) rows of `x`. Entries of
+/// other rows or columns are unspecified. The portable form, and the reference for the
+/// ISAs' own.
+pub fn load<F: Copy>(x: &[F], d: usize, t: &mut Tile<F>) {
+    assert!((1..=TILE).contains(&d) && x.len() / d <= TILE);
+    for (r, row) in x.chunks_exact(d).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            t[j][r] = v;
+        }
+    }
+}
+
+/// `out[r * d + j] = t[j][r]` for the `out.len() / d` (at most `TILE`) rows of `out`.
+pub fn store<F: Copy>(t: &Tile<F>, d: usize, out: &mut [F]) {
+    assert!((1..=TILE).contains(&d) && out.len() / d <= TILE);
+    for (r, row) in out.chunks_exact_mut(d).enumerate() {
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = t[j][r];
+        }
+    }
+}
+
+/// Called once per column in each loop over the columns. PERF: the compiler fully unrolls
+/// the short lane loops inside, and would then vectorize the column loop itself, with a
+/// gather per lane; it does not vectorize a loop that holds an `asm` statement. The
+/// statement is empty: no instruction, no memory, no flags.
+#[inline(always)]
+fn column_barrier() {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    // SAFETY: an empty statement, declared to touch neither memory, stack nor flags.
+    unsafe {
+        std::arch::asm!("", options(nomem, nostack, preserves_flags))
+    }
+}
+
+/// Each row's maximum and minimum over its `d` columns (the maximum NaN-ignoring, as
+/// `row::max`, unless the first value is NaN; such a row is not finite and goes to the
+/// general path either way).
+#[inline(always)]
+pub fn max_min<F: Float, const D: usize>(t: &Tile<F>, d: usize) -> ([F; TILE], [F; TILE]) {
+    let d = len::<D>(d);
+    let (mut m, mut lo) = (t[0], t[0]);
+    for c in &t[1..d] {
+        column_barrier();
+        for ((mi, li), &v) in m.iter_mut().zip(lo.iter_mut()).zip(c) {
+            *mi = if v > *mi { v } else { *mi };
+            *li = if v < *li { v } else { *li };
+        }
+    }
+    (m, lo)
+}
+
+/// Whether every exponent of the first `rows` rows lies where `Float::exp_normal` applies
+/// (see `row::normal_range`).
+#[inline(always)]
+pub fn all_normal<F: Float, Sh: Shift<F>>(
+    m: &[F; TILE],
+    min: &[F; TILE],
+    rows: usize,
+    sh: Sh,
+) -> bool {
+    let mut ok = true;
+    for (r, (&mv, &lv)) in m.iter().zip(min).enumerate() {
+        ok &= (r >= rows) | row::normal_range(mv, lv, sh);
+    }
+    ok
+}
+
+/// Whether the first `rows` maxima are finite.
+#[inline(always)]
+pub fn all_finite<F: Float>(m: &[F; TILE], rows: usize) -> bool {
+    let mut ok = true;
+    for (r, &v) in m.iter().enumerate() {
+        ok &= (r >= rows) | ((v > F::NEG_INF) & (v < F::INF));
+    }
+    ok
+}
+
+/// Row sums as lanes: `count` the values equal to the maximum (their terms are 1), `rest`
+/// the other terms in f64, as `Acc { hi: rest, lo: 0, count }`.
+#[derive(Clone, Copy)]
+pub struct Sums {
+    pub rest: [f64; TILE],
+    pub count: [f64; TILE],
+}
+
+impl Sums {
+    #[inline(always)]
+    pub fn acc(&self, r: usize) -> Acc {
+        Acc {
+            hi: self.rest[r],
+            lo: 0.0,
+            count: self.count[r],
+        }
+    }
+}
+
+/// `e[j] = exp((t[j] - m) / T)` for the `d` columns, and the rows' sums; `NORMAL` when
+/// `all_normal` holds.
+#[inline(always)]
+pub fn exp_sums<F: Float, S: Simd, Sh: Shift<F>, const D: usize, const NORMAL: bool>(
+    t: &Tile<F>,
+    d: usize,
+    m: &[F; TILE],
+    sh: Sh,
+    e: &mut Tile<F>,
+) -> Sums {
+    let d = len::<D>(d);
+    for (ec, tc) in e.iter_mut().zip(t).take(d) {
+        column_barrier();
+        for ((o, &v), &mv) in ec.iter_mut().zip(tc).zip(m) {
+            let (hi, lo) = sh.split::<S>(v, mv);
+            *o = row::exp_of::<F, S, NORMAL>(hi, lo);
+        }
+    }
+    let mut count = [0.0f64; TILE];
+    for tc in &t[..d] {
+        column_barrier();
+        for ((c, &v), &mv) in count.iter_mut().zip(tc).zip(m) {
+            *c += if v == mv { 1.0 } else { 0.0 };
+        }
+    }
+    // The window path's tree: column j with j + 8, then j + 4, j + 2, j + 1. Columns past
+    // the row add +0 there, which changes no sum (every term is +0 or more), so they are
+    // left out here.
+    let mut part = [[0.0f64; TILE]; 8];
+    for (j, p) in part.iter_mut().enumerate().take(d) {
+        column_barrier();
+        *p = terms(&t[j], &e[j], m);
+        if j + 8 < d {
+            let q = terms(&t[j + 8], &e[j + 8], m);
+            for (a, &b) in p.iter_mut().zip(&q) {
+                *a += b;
+            }
+        }
+    }
+    for w in [4, 2, 1] {
+        for j in 0..w {
+            column_barrier();
+            let (lo, hi) = part.split_at_mut(w);
+            for (a, &b) in lo[j].iter_mut().zip(&hi[j]) {
+                *a += b;
+            }
+        }
+    }
+    Sums {
+        rest: part[0],
+        count,
+    }
+}
+
+/// One column's terms in f64, those of the maximum left out (they are counted apart).
+#[inline(always)]
+fn terms<F: Float>(tc: &[F; TILE], ec: &[F; TILE], m: &[F; TILE]) -> [f64; TILE] {
+    let mut o = [0.0f64; TILE];
+    for (((o, &v), &ev), &mv) in o.iter_mut().zip(tc).zip(ec).zip(m) {
+        // Both loaded before the select: a select on a load became a branch per lane.
+        let ev = ev.to_f64();
+        *o = if v == mv { 0.0 } else { ev };
+    }
+    o
+}
+
+/// `e[j] /= sum` for the `d` columns, through `F::recip` as the row path does.
+#[inline(always)]
+pub fn scale<F: Float, S: Simd, const D: usize>(e: &mut Tile<F>, d: usize, s: &Sums) {
+    let d = len::<D>(d);
+    let mut ih = [F::ZERO; TILE];
+    let mut il = [F::ZERO; TILE];
+    for r in 0..TILE {
+        (ih[r], il[r]) = F::recip(s.acc(r).value());
+    }
+    for ec in e.iter_mut().take(d) {
+        column_barrier();
+        for ((v, &h), &l) in ec.iter_mut().zip(&ih).zip(&il) {
+            *v = F::fma::<S>(*v, h, *v * l);
+        }
+    }
+}
+
+/// `out[j] = (t[j] - m) / T - log_sum`, rounded once (see `Shift::log_out`), for the `d`
+/// columns.
+#[inline(always)]
+pub fn log<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
+    t: &Tile<F>,
+    d: usize,
+    m: &[F; TILE],
+    log_sum: &[(f64, f64); TILE],
+    sh: Sh,
+    out: &mut Tile<F>,
+) {
+    let d = len::<D>(d);
+    let c: [(F, F); TILE] = std::array::from_fn(|r| shift::log_const(m[r], log_sum[r]));
+    for (oc, tc) in out.iter_mut().zip(t).take(d) {
+        column_barrier();
+        for (r, (o, &v)) in oc.iter_mut().zip(tc).enumerate() {
+            *o = sh.log_out::<S>(v, m[r], c[r], log_sum[r]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::row::Acc;
+    use crate::kernels::shift::{Temp, Unit};
+    use crate::kernels::short;
+    use crate::simd::Generic;
+
+    /// Rows with ties for the maximum, -inf values and a wide range of terms.
+    fn rows(n: usize, d: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..n * d)
+            .map(|i| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (s >> 40) as f32 / (1u64 << 24) as f32;
+                match (s >> 20) % 13 {
+                    0 => 3.0,
+                    1 => f32::NEG_INFINITY,
+                    _ => (u - 0.5) * 40.0 + (i % 3) as f32,
+                }
+            })
+            .collect()
+    }
+
+    /// The window path's softmax and sums of the rows of `x`. Zero rows are appended so
+    /// that each row of `x` is read as a window (the last rows of a buffer are added in
+    /// order instead: a quirk of that path, not a rule).
+    fn windows<Sh: Shift<f32>>(x: &[f32], d: usize, sh: Sh) -> (Vec<f32>, Vec<Acc>) {
+        let (rows_n, len) = (x.len() / d, x.len());
+        let mut x = x.to_vec();
+        x.resize(len + TILE * d, 0.0);
+        let x = &x[..];
+        let n = x.len() / d;
+        let (mut m, mut mexp, mut e) = (vec![0.0; n], vec![0.0; x.len()], vec![0.0; x.len()]);
+        assert!(short::row_max_expand::<f32, 0>(x, d, &mut m, &mut mexp));
+        short::exp_flat::<f32, Generic, Sh>(x, &mexp, sh, &mut e);
+        let mut s = vec![Acc::default(); n];
+        short::row_sums::<f32, 0>(x, &e, &m, d, &mut s);
+        let inv: Vec<(f32, f32)> = s.iter().map(|a| <f32 as Float>::recip(a.value())).collect();
+        let mut out = vec![0.0; x.len()];
+        short::scale_rows::<f32, Generic, 0>(&e, d, &inv, &mut out);
+        out.truncate(len);
+        s.truncate(rows_n);
+        (out, s)
+    }
+
+    #[test]
+    fn tile_path_has_the_window_paths_bits() {
+        for d in 2..=TILE {
+            for rows_n in [1, 5, TILE] {
+                let x = rows(rows_n, d, (d * 31 + rows_n) as u64);
+                for sh in [None, Some(Temp::<f32>::new(0.7))] {
+                    let (want, want_s) = match sh {
+                        None => windows(&x, d, Unit),
+                        Some(t) => windows(&x, d, t),
+                    };
+                    let mut t = [[0.0f32; TILE]; TILE];
+                    load(&x, d, &mut t);
+                    let (m, _) = max_min::<f32, 0>(&t, d);
+                    assert!(all_finite(&m, rows_n));
+                    let mut e = [[0.0f32; TILE]; TILE];
+                    let s = match sh {
+                        None => exp_sums::<f32, Generic, Unit, 0, false>(&t, d, &m, Unit, &mut e),
+                        Some(tp) => {
+                            exp_sums::<f32, Generic, Temp<f32>, 0, false>(&t, d, &m, tp, &mut e)
+                        }
+                    };
+                    for (r, w) in want_s.iter().enumerate() {
+                        assert_eq!(s.acc(r), *w, "d={d} row {r}");
+                    }
+                    scale::<f32, Generic, 0>(&mut e, d, &s);
+                    let mut got = vec![0.0; x.len()];
+                    store(&e, d, &mut got);
+                    let same = got
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "d={d} rows={rows_n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn load_then_store_is_the_identity() {
+        for d in 1..=TILE {
+            for n in 0..=TILE {
+                let x: Vec<f64> = (0..n * d).map(|i| i as f64).collect();
+                let mut t = [[-1.0f64; TILE]; TILE];
+                load(&x, d, &mut t);
+                for (i, &v) in x.iter().enumerate() {
+                    assert_eq!(t[i % d][i / d], v);
+                }
+                let mut back = vec![0.0; n * d];
+                store(&t, d, &mut back);
+                assert_eq!(back, x);
+            }
+        }
+    }
+
+    #[test]
+    fn non_finite_maxima_are_found_in_the_rows_only() {
+        let mut t = [[0.0f32; TILE]; TILE];
+        t[0][5] = f32::INFINITY;
+        let (m, _) = max_min::<f32, 0>(&t, 3);
+        assert!(!all_finite(&m, 6));
+        assert!(all_finite(&m, 5));
+        t[0][5] = f32::NEG_INFINITY;
+        let (m, _) = max_min::<f32, 0>(&t, 1);
+        assert!(!all_finite(&m, 6));
+    }
+
+    #[test]
+    fn log_matches_the_row_form() {
+        let d = 10;
+        let x = rows(TILE, d, 7);
+        let mut t = [[0.0f32; TILE]; TILE];
+        load(&x, d, &mut t);
+        let (m, _) = max_min::<f32, 0>(&t, d);
+        let mut e = [[0.0f32; TILE]; TILE];
+        let s = exp_sums::<f32, Generic, Unit, 0, false>(&t, d, &m, Unit, &mut e);
+        let logs: [(f64, f64); TILE] =
+            std::array::from_fn(|r| crate::kernels::row::log_of_sum::<f32>(s.acc(r)));
+        let mut out = [[0.0f32; TILE]; TILE];
+        log::<f32, Generic, Unit, 0>(&t, d, &m, &logs, Unit, &mut out);
+        let mut got = vec![0.0; x.len()];
+        store(&out, d, &mut got);
+        for r in 0..TILE {
+            let mut want = vec![0.0; d];
+            crate::kernels::row::log_shift::<f32, Generic, Unit>(
+                &x[r * d..(r + 1) * d],
+                m[r],
+                Unit,
+                logs[r],
+                &mut want,
+            );
+            assert_eq!(got[r * d..(r + 1) * d], want[..]);
+        }
+    }
+}
