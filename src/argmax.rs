@@ -2,6 +2,7 @@
 
 use crate::elem::{read, DType, Float};
 use crate::kernels::argmax::{argmax_packed, argmax_row, argmax_update, Key, PACKED_MAX};
+use crate::kernels::tile::{self, Tile, TILE};
 use crate::layout::{Dim, Layout, Walker, MAX_OPS};
 use crate::parallel::TASK_ELEMS;
 use crate::reduce::{in_waves, Interrupted, Operand, OUT, X};
@@ -15,6 +16,16 @@ trait Load: Key + Default {
     /// # Safety
     /// `p` points to a readable element of dtype `dt`.
     unsafe fn load(p: *const u8, dt: DType, swapped: bool) -> Self;
+
+    /// Whether `tile_argmax` applies (the float keys).
+    const TILED: bool = false;
+
+    /// argmax of the rows of `d` (at most `TILE` of each) in `x` as a tile (see
+    /// `kernels::tile`), for ISAs with `Simd::TILES`.
+    #[inline(always)]
+    fn tile_argmax<S: Simd>(_x: &[Self], _d: usize, _t: &mut Tile<Self>) -> [u32; TILE] {
+        unreachable!("only the float keys are TILED")
+    }
 }
 
 macro_rules! load_int {
@@ -55,6 +66,12 @@ impl Load for i8 {
     }
 }
 impl Load for f32 {
+    const TILED: bool = true;
+    #[inline(always)]
+    fn tile_argmax<S: Simd>(x: &[Self], d: usize, t: &mut Tile<Self>) -> [u32; TILE] {
+        <Self as Float>::load_tile::<S>(x, d, t);
+        tile::argmax::<Self, 0>(t, d)
+    }
     #[inline(always)]
     unsafe fn load(p: *const u8, dt: DType, swapped: bool) -> Self {
         // SAFETY: forwarded from the caller; f16/bf16 widen exactly.
@@ -62,6 +79,12 @@ impl Load for f32 {
     }
 }
 impl Load for f64 {
+    const TILED: bool = true;
+    #[inline(always)]
+    fn tile_argmax<S: Simd>(x: &[Self], d: usize, t: &mut Tile<Self>) -> [u32; TILE] {
+        <Self as Float>::load_tile::<S>(x, d, t);
+        tile::argmax::<Self, 0>(t, d)
+    }
     #[inline(always)]
     unsafe fn load(p: *const u8, dt: DType, swapped: bool) -> Self {
         // SAFETY: forwarded from the caller.
@@ -230,6 +253,18 @@ impl<K: Load> Job for RowsJob<'_, K> {
                 std::slice::from_raw_parts(ctx.base(X, &offs).cast::<K>(), (end - start) * ctx.d)
             };
             let d = ctx.d;
+            if K::TILED && S::TILES && d <= TILE {
+                let mut t: Tile<K> = [[K::default(); TILE]; TILE];
+                for (c, xc) in x.chunks(TILE * d).enumerate() {
+                    let idx = K::tile_argmax::<S>(xc, d, &mut t);
+                    for (r, &i) in idx.iter().enumerate().take(xc.len() / d) {
+                        let mut o = offs;
+                        o[OUT] += outer.strides[OUT] * (c * TILE + r) as isize;
+                        ctx.put(&o, i as usize);
+                    }
+                }
+                return;
+            }
             let rows = if ctx.copy_in {
                 (COPY_ELEMS / d).max(1)
             } else {

@@ -814,6 +814,12 @@ fn tile_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
     let end = n.min(r0 + short::SHORT_ROWS);
     let outer = ctx.req.layout.outer[0];
     let kind = ctx.req.kind;
+    let size = std::mem::size_of::<F>();
+    // logsumexp into contiguous values of this type: a tile's results are one slice.
+    let lse_direct = kind == Kind::LogSumExp
+        && ctx.req.ops[OUT].dtype == F::DTYPE
+        && outer.strides[OUT] == size as isize
+        && ctx.req.layout.is_aligned(OUT, ctx.req.ops[OUT].ptr, size);
     let mut t: Tile<F> = [[F::ZERO; tile::TILE]; tile::TILE];
     let mut e = t;
     // Results on their way to streaming stores.
@@ -846,8 +852,12 @@ fn tile_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
         };
         let mut logs = [(0.0, 0.0); tile::TILE];
         if matches!(kind, Kind::LogSoftmax | Kind::LogSumExp) {
-            let accs: [row::Acc; tile::TILE] = std::array::from_fn(|r| sums.acc(r));
-            row::log_of_sums_into::<F>(&accs[..rows], &mut logs[..rows]);
+            // All lanes (those past `rows` unused): a loop of fixed length vectorizes.
+            let mut accs = [row::Acc::default(); tile::TILE];
+            for (r, a) in accs.iter_mut().enumerate() {
+                *a = sums.acc(r);
+            }
+            row::log_of_sums_into::<F>(&accs, &mut logs);
         }
         let res = match kind {
             Kind::Softmax => {
@@ -857,6 +867,17 @@ fn tile_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
             Kind::LogSoftmax => {
                 tile::log::<F, S, Sh, D>(&t, d, &m, &logs, sh, &mut e);
                 &e
+            }
+            Kind::LogSumExp if lse_direct => {
+                let mut lse = [F::ZERO; tile::TILE];
+                for ((v, &mv), &ls) in lse.iter_mut().zip(&m).zip(&logs) {
+                    *v = F::from_f64(row::add_parts(sh.apply(mv.to_f64()), ls));
+                }
+                let p = ctx.base(OUT, &offs).cast::<F>();
+                // SAFETY: lse_direct: one aligned F per row, contiguous across these rows,
+                // which this task owns.
+                unsafe { std::slice::from_raw_parts_mut(p, rows) }.copy_from_slice(&lse[..rows]);
+                continue;
             }
             _ => {
                 let mut w = Walker::at(&ctx.req.layout.outer, g);

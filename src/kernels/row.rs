@@ -363,8 +363,12 @@ pub fn log_of_sums_into<F: Float>(accs: &[Acc], out: &mut [(f64, f64)]) {
     for (p, a) in parts.iter_mut().zip(accs) {
         *p = a.minus_one();
     }
-    // All lanes, the unused ones at log1p(0): the loop then has no remainder.
-    let m1: [f64; LOG_BATCH] = std::array::from_fn(|i| parts[i].0);
+    // All lanes, the unused ones at log1p(0): the loop then has no remainder. (Callers
+    // with a fixed `LOG_BATCH` sums get fixed-length loops throughout.)
+    let mut m1 = [0.0; LOG_BATCH];
+    for (v, p) in m1.iter_mut().zip(&parts) {
+        *v = p.0;
+    }
     let mut hi = [0.0; LOG_BATCH];
     log::ln_1p_batch(&m1, &mut hi);
     for ((o, &(m1, m1_lo)), &h) in out.iter_mut().zip(&parts).zip(&hi) {

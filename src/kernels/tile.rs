@@ -213,13 +213,44 @@ pub fn log<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
     out: &mut Tile<F>,
 ) {
     let d = len::<D>(d);
-    let c: [(F, F); TILE] = std::array::from_fn(|r| shift::log_const(m[r], log_sum[r]));
+    let mut c = [(F::ZERO, F::ZERO); TILE];
+    for ((c, &mv), &ls) in c.iter_mut().zip(m).zip(log_sum) {
+        *c = shift::log_const(mv, ls);
+    }
     for (oc, tc) in out.iter_mut().zip(t).take(d) {
         column_barrier();
         for (r, (o, &v)) in oc.iter_mut().zip(tc).enumerate() {
             *o = sh.log_out::<S>(v, m[r], c[r], log_sum[r]);
         }
     }
+}
+
+/// Each row's argmax with NumPy's rules (the first NaN, else the first maximum), as lanes.
+/// Each value gets a key, its column for a NaN and `TILE` + its column for a maximum; the
+/// least key wins.
+#[inline(always)]
+pub fn argmax<F: Float, const D: usize>(t: &Tile<F>, d: usize) -> [u32; TILE] {
+    let d = len::<D>(d);
+    let mut m = [F::NEG_INF; TILE];
+    for c in &t[..d] {
+        column_barrier();
+        for (mi, &v) in m.iter_mut().zip(c) {
+            *mi = if v > *mi { v } else { *mi };
+        }
+    }
+    let mut key = [u32::MAX; TILE];
+    for (j, c) in t[..d].iter().enumerate() {
+        column_barrier();
+        for ((k, &v), &mv) in key.iter_mut().zip(c).zip(&m) {
+            let at = if v == mv { (TILE + j) as u32 } else { u32::MAX };
+            let kj = if v.is_nan() { j as u32 } else { at };
+            *k = (*k).min(kj);
+        }
+    }
+    for k in key.iter_mut() {
+        *k %= TILE as u32;
+    }
+    key
 }
 
 #[cfg(test)]
@@ -334,6 +365,23 @@ mod tests {
         t[0][5] = f32::NEG_INFINITY;
         let (m, _) = max_min::<f32, 0>(&t, 1);
         assert!(!all_finite(&m, 6));
+    }
+
+    #[test]
+    fn argmax_matches_the_window_path() {
+        use crate::kernels::argmax::argmax_packed;
+        for d in 1..=TILE {
+            let mut x = rows(TILE, d, d as u64 + 40);
+            // A row of NaN after a maximum, a row of -inf only, a row of ties.
+            x[2 * d + d / 2] = f32::NAN;
+            x[3 * d..4 * d].fill(f32::NEG_INFINITY);
+            x[4 * d..5 * d].fill(2.5);
+            let mut want = [0u32; TILE];
+            argmax_packed(&x, d, |r, i| want[r] = i as u32);
+            let mut t = [[0.0f32; TILE]; TILE];
+            load(&x, d, &mut t);
+            assert_eq!(argmax::<f32, 0>(&t, d), want, "d={d}");
+        }
     }
 
     #[test]
