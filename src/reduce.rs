@@ -876,7 +876,13 @@ fn tile_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
                 let p = ctx.base(OUT, &offs).cast::<F>();
                 // SAFETY: lse_direct: one aligned F per row, contiguous across these rows,
                 // which this task owns.
-                unsafe { std::slice::from_raw_parts_mut(p, rows) }.copy_from_slice(&lse[..rows]);
+                let out = unsafe { std::slice::from_raw_parts_mut(p, rows) };
+                // PERF: a whole tile as a fixed-size copy; a slice of any length was a call
+                // to memcpy.
+                match <&mut [F; tile::TILE]>::try_from(&mut *out) {
+                    Ok(o) => *o = lse,
+                    Err(_) => out.copy_from_slice(&lse[..rows]),
+                }
                 continue;
             }
             _ => {
