@@ -6,8 +6,10 @@
 //! cost more than the exponentials. The transposes are only fast where the ISA has
 //! two-source shuffles (`Simd::TILES`); elsewhere short rows keep the window path.
 //!
-//! Every result has the bits of the window path: the maximum is exact, the terms are the
-//! same exponentials, and the rest is added in `short::sum_windows`'s order for `W = 16`.
+//! Results have the bits of the window path: the maximum is exact, the terms are the same
+//! exponentials, and the rest is added in `short::sum_windows`'s order for `W = 16`. (The
+//! window path adds the last rows of a buffer, whose window would pass its end, in order
+//! instead, so a float64 result there may differ in its last bit.)
 
 use crate::elem::Float;
 use crate::kernels::row::{self, Acc};
