@@ -748,12 +748,7 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
     };
     if !short::row_max_expand::<F, D>(xs, d, &mut m, &mut mexp) {
         // A row with no finite maximum: do this block row by row.
-        let mut sc = Scratch::new();
-        let mut w = Walker::at(&ctx.req.layout.outer, r0);
-        for _ in 0..rows {
-            one_row::<F, S, Sh>(ctx, &w.offsets, sh, &mut sc);
-            w.advance();
-        }
+        rows_one_by_one::<F, S, Sh>(ctx, r0, rows, sh);
         return;
     }
     short::exp_flat::<F, S, Sh>(xs, &mexp, sh, &mut e);
@@ -801,6 +796,23 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
     }
 }
 
+/// Rows `first..first + rows` of a short-row block by the general row path, for blocks
+/// with a row whose maximum is not finite.
+#[inline(always)]
+fn rows_one_by_one<F: Float, S: Simd, Sh: Shift<F>>(
+    ctx: &Ctx<'_, F>,
+    first: usize,
+    rows: usize,
+    sh: Sh,
+) {
+    let mut sc = Scratch::new();
+    let mut w = Walker::at(&ctx.req.layout.outer, first);
+    for _ in 0..rows {
+        one_row::<F, S, Sh>(ctx, &w.offsets, sh, &mut sc);
+        w.advance();
+    }
+}
+
 /// The short rows of one task, `tile::TILE` at a time, as tiles (see `kernels::tile`).
 #[inline(always)]
 fn tile_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
@@ -837,12 +849,7 @@ fn tile_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
         let (m, min) = tile::max_min::<F, D>(&t, d);
         if !tile::all_finite(&m, rows) {
             // A row with no finite maximum: these rows one by one.
-            let mut sc = Scratch::new();
-            let mut w = Walker::at(&ctx.req.layout.outer, g);
-            for _ in 0..rows {
-                one_row::<F, S, Sh>(ctx, &w.offsets, sh, &mut sc);
-                w.advance();
-            }
+            rows_one_by_one::<F, S, Sh>(ctx, g, rows, sh);
             continue;
         }
         let sums = if tile::all_normal(&m, &min, rows, sh) {
