@@ -540,7 +540,7 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
             },
         )
     } else {
-        let (m, min) = row::max_min(xs);
+        let (m, min) = row::max_min::<F, S>(xs);
         (m, min, row::Acc::default())
     };
     let finite = m > F::NEG_INF && m < F::INF;
@@ -554,7 +554,10 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
         return;
     }
     if row::normal_range(m, min, sh) {
-        row_body::<F, S, Sh, true>(ctx, offs, sh, xs, m, acc, &mut sc.out);
+        // PERF: the exp pass's shift by Fast2Sum where the row allows (3 flops of its ~20).
+        shift::with_exact_shift!(sh, m, min, s2 => {
+            row_body::<F, S, _, true>(ctx, offs, s2, xs, m, acc, &mut sc.out)
+        });
     } else {
         row_body::<F, S, Sh, false>(ctx, offs, sh, xs, m, acc, &mut sc.out);
     }
@@ -1254,7 +1257,7 @@ impl<F: Float> Job for StatsJob<'_, F> {
         let (own, lo) = if self.max_only {
             (row::max(xs), F::NEG_INF)
         } else {
-            row::max_min(xs)
+            row::max_min::<F, S>(xs)
         };
         let m = match self.shared_max {
             Some(ms) if own > F::NEG_INF && own < F::INF => F::from_f64(ms[task / self.blocks]),

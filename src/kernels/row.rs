@@ -95,8 +95,10 @@ fn beyond<F: Float, const MAX: bool>(a: F, b: F) -> F {
     }
 }
 
-/// The NaN-ignoring maximum (`MAX`) or minimum, in `LANES` lanes folded as a tree, so the
-/// per-row tail is a few dependent steps rather than one per lane.
+/// The NaN-ignoring maximum (`MAX`) or minimum, in `LANES` lanes (the tail's values in the
+/// first lanes) folded by `fold_extreme`. The AVX-512 level has the same in intrinsics
+/// (`Simd::max_min_f32`). PERF: more accumulators (to shorten the dependency chain) made
+/// the compiler's vector code slower, up to element by element on AVX2.
 #[inline(always)]
 fn extreme<F: Float, const MAX: bool>(x: &[F]) -> F {
     let mut acc = [if MAX { F::NEG_INF } else { F::INF }; LANES];
@@ -110,22 +112,32 @@ fn extreme<F: Float, const MAX: bool>(x: &[F]) -> F {
     for (a, &v) in acc.iter_mut().zip(tail) {
         *a = beyond::<F, MAX>(v, *a);
     }
-    for i in 0..8 {
-        acc[i] = beyond::<F, MAX>(acc[i + 8], acc[i]);
-    }
-    for i in 0..4 {
-        acc[i] = beyond::<F, MAX>(acc[i + 4], acc[i]);
-    }
-    for i in 0..2 {
-        acc[i] = beyond::<F, MAX>(acc[i + 2], acc[i]);
-    }
-    beyond::<F, MAX>(acc[1], acc[0])
+    fold_extreme::<F, MAX>(acc)
 }
 
-/// The NaN-ignoring (maximum, minimum). PERF: two reads of the row (from L1 or L2); in one
-/// loop the two reductions vectorized into lane shuffles.
+/// The lanes of `extreme` folded as a tree, so the per-row tail is a few dependent steps
+/// rather than one per lane.
 #[inline(always)]
-pub fn max_min<F: Float>(x: &[F]) -> (F, F) {
+pub fn fold_extreme<F: Float, const MAX: bool>(mut acc: [F; LANES]) -> F {
+    for half in [8, 4, 2, 1] {
+        for i in 0..half {
+            acc[i] = beyond::<F, MAX>(acc[i + half], acc[i]);
+        }
+    }
+    acc[0]
+}
+
+/// The NaN-ignoring (maximum, minimum), through the ISA's own loop: one read of the row
+/// where the ISA has it in intrinsics, two passes of `extreme` elsewhere (the portable loop
+/// with both reductions vectorized into lane shuffles).
+#[inline(always)]
+pub fn max_min<F: Float, S: Simd>(x: &[F]) -> (F, F) {
+    F::max_min::<S>(x)
+}
+
+/// The portable `max_min`: two passes.
+#[inline(always)]
+pub fn max_min_portable<F: Float>(x: &[F]) -> (F, F) {
     (max(x), min(x))
 }
 
@@ -275,17 +287,18 @@ pub fn exp_scale<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     }
 }
 
-/// `sum_exp` for a block whose minimum is `min`, by the unchecked exp where the span allows.
+/// `sum_exp` for a block whose minimum is `min`, by the unchecked exp (and the cheapest exact
+/// shift) where the span allows.
 #[inline(always)]
 pub fn sum_exp_spanned<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, min: F, sh: Sh) -> Acc {
     if normal_range(m, min, sh) {
-        sum_exp::<F, S, Sh, true>(x, m, sh)
+        shift::with_exact_shift!(sh, m, min, s2 => sum_exp::<F, S, _, true>(x, m, s2))
     } else {
         sum_exp::<F, S, Sh, false>(x, m, sh)
     }
 }
 
-/// `exp_scale` for a block whose minimum is `min`, by the unchecked exp where the span allows.
+/// `exp_scale` for a block whose minimum is `min`, as `sum_exp_spanned`.
 #[inline(always)]
 pub fn exp_scale_spanned<F: Float, S: Simd, Sh: Shift<F>>(
     x: &[F],
@@ -296,7 +309,7 @@ pub fn exp_scale_spanned<F: Float, S: Simd, Sh: Shift<F>>(
     out: &mut [F],
 ) {
     if normal_range(m, min, sh) {
-        exp_scale::<F, S, Sh, true>(x, m, sh, inv, out)
+        shift::with_exact_shift!(sh, m, min, s2 => exp_scale::<F, S, _, true>(x, m, s2, inv, out))
     } else {
         exp_scale::<F, S, Sh, false>(x, m, sh, inv, out)
     }
@@ -484,6 +497,67 @@ mod tests {
         lane_sums_match_portable::<f64>();
     }
 
+    struct MaxMinJob<F> {
+        got: std::sync::Mutex<Vec<(F, F)>>,
+    }
+
+    /// Rows of every length up to a few bank sweeps, with NaN, infinities and both zeros.
+    fn extreme_rows<F: Float>() -> Vec<Vec<F>> {
+        (0..200)
+            .map(|n| {
+                (0..n)
+                    .map(|i| match (i * 7 + n) % 11 {
+                        0 => F::NAN,
+                        1 if n % 3 == 0 => F::from_f64(-0.0),
+                        2 if n % 3 == 0 => F::ZERO,
+                        3 if n % 5 == 0 => F::INF,
+                        4 if n % 7 == 0 => F::NEG_INF,
+                        k => F::from_f64(((i * 37 % 23) as f64 - 11.0) * (k as f64 - 5.0) / 4.0),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    impl<F: Float> crate::simd::Job for MaxMinJob<F> {
+        fn run<S: Simd>(&self, _task: usize) {
+            let mut got = self.got.lock().unwrap();
+            *got = extreme_rows::<F>()
+                .iter()
+                .map(|x| max_min::<F, S>(x))
+                .collect();
+        }
+    }
+
+    /// Each ISA's one-pass max/min gives the portable two passes' values, zeros' signs too.
+    fn max_min_matches_portable<F: Float>() {
+        let job = MaxMinJob::<F> {
+            got: std::sync::Mutex::new(Vec::new()),
+        };
+        on_every_isa(
+            |isa| {
+                let got = job.got.lock().unwrap();
+                for (x, &(m, lo)) in extreme_rows::<F>().iter().zip(got.iter()) {
+                    let (wm, wlo) = max_min_portable(x);
+                    let bits = |v: F| v.to_f64().to_bits();
+                    assert_eq!((bits(m), bits(lo)), (bits(wm), bits(wlo)), "{isa}: {x:?}");
+                    // And the plain definition: NaN ignored, +-inf for an all-NaN or empty row.
+                    let finite = x.iter().filter(|v| !v.is_nan()).map(|v| v.to_f64());
+                    let want = finite.clone().fold(f64::NEG_INFINITY, f64::max);
+                    assert_eq!(m.to_f64(), want, "{isa}: max of {x:?}");
+                    assert_eq!(lo.to_f64(), finite.fold(f64::INFINITY, f64::min), "{isa}");
+                }
+            },
+            &job,
+        );
+    }
+
+    #[test]
+    fn max_min_same_bits_on_every_isa() {
+        max_min_matches_portable::<f32>();
+        max_min_matches_portable::<f64>();
+    }
+
     #[test]
     fn normal_range_decides_by_the_row_span() {
         assert!(normal_range(0.0f32, -87.0, Unit));
@@ -501,7 +575,7 @@ mod tests {
         let x: Vec<f32> = (0..1000)
             .map(|i| ((i * 7919 % 1733) as f32) * 0.05 - 80.0)
             .collect();
-        let (m, lo) = max_min(&x);
+        let (m, lo) = max_min_portable(&x);
         assert!(normal_range(m, lo, Unit));
         let (mut a, mut b) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
         let sa = sum_exp_into::<f32, Generic, Unit, true>(&x, m, Unit, &mut a);

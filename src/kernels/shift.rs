@@ -25,7 +25,49 @@ pub trait Shift<F: Float>: Copy + Send + Sync {
     /// One log_softmax output, `(x - m) / T - log_sum`, rounded once; `c` is
     /// `log_const(m, log_sum)`.
     fn log_out<S: Simd>(self, x: F, m: F, c: (F, F), log_sum: (f64, f64)) -> F;
+    /// Which exact form of the shift serves every `x` in [`min`, `m`] (`m` finite) at the
+    /// least cost; only temperature 1 has cheaper ones than its own `split`.
+    #[inline(always)]
+    fn exact_form(self, _m: F, _min: F) -> Form {
+        Form::Own
+    }
 }
+
+/// The forms `x - m` can be made in exactly (see `Shift::exact_form`). Dekker's Fast2Sum
+/// (3 flops) is exact when the first operand's binary exponent is at least the second's;
+/// TwoSum (6 flops) always.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// The maximum is <= 0, so every `|x| >= |m|`: Fast2Sum with `x` first (`XFirst`).
+    XFirst,
+    /// `m > 0` and no `|x|` has a larger exponent than `m`: Fast2Sum with `-m` first
+    /// (`MaxFirst`). Rows of logits whose largest magnitude is the maximum's binade.
+    MaxFirst,
+    /// The shift's own `split`.
+    Own,
+}
+
+/// Runs `$body` with `$name` bound to the cheapest exact shift for the values in
+/// [`$min`, `$m`] (a `Shift` of another type where `Shift::exact_form` allows one).
+macro_rules! with_exact_shift {
+    ($sh:expr, $m:expr, $min:expr, $name:ident => $body:expr) => {
+        match $crate::kernels::shift::Shift::exact_form($sh, $m, $min) {
+            $crate::kernels::shift::Form::XFirst => {
+                let $name = $crate::kernels::shift::XFirst;
+                $body
+            }
+            $crate::kernels::shift::Form::MaxFirst => {
+                let $name = $crate::kernels::shift::MaxFirst;
+                $body
+            }
+            $crate::kernels::shift::Form::Own => {
+                let $name = $sh;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_exact_shift;
 
 /// `m + log_sum` as an unevaluated sum `hi + lo` of two F (exact but for `lo`'s rounding):
 /// the constant that temperature-1 log_softmax subtracts from a row.
@@ -65,7 +107,62 @@ impl<F: Float> Shift<F> for Unit {
             s + (t - c.1)
         }
     }
+    #[inline(always)]
+    fn exact_form(self, m: F, min: F) -> Form {
+        let (m, min) = (m.to_f64(), min.to_f64());
+        // In f64, where every value of F is normal: its exponent field orders the binades
+        // (an F subnormal's own exponent is only larger, so the test stays sufficient).
+        if m <= 0.0 {
+            Form::XFirst
+        } else if min.abs().to_bits() >> 52 <= m.to_bits() >> 52 {
+            Form::MaxFirst
+        } else {
+            Form::Own
+        }
+    }
 }
+
+/// Temperature 1 where `Form::XFirst` holds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XFirst;
+
+/// Temperature 1 where `Form::MaxFirst` holds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MaxFirst;
+
+/// `x - m` by Fast2Sum, with `x` first (`X_FIRST`) or `-m` first: the same `(hi, lo)` as
+/// `two_diff` wherever the caller's `Form` holds.
+#[inline(always)]
+pub fn fast_diff<F: Float, const X_FIRST: bool>(x: F, m: F) -> (F, F) {
+    let d = x - m;
+    let e = if X_FIRST { -m - (d - x) } else { x - (d + m) };
+    (d, e)
+}
+
+macro_rules! fast_unit {
+    ($ty:ty, $x_first:expr) => {
+        impl<F: Float> Shift<F> for $ty {
+            #[inline(always)]
+            fn split<S: Simd>(self, x: F, m: F) -> (F, F) {
+                fast_diff::<F, { $x_first }>(x, m)
+            }
+            #[inline(always)]
+            fn apply(self, v: f64) -> f64 {
+                v
+            }
+            #[inline(always)]
+            fn inv(self) -> f64 {
+                1.0
+            }
+            #[inline(always)]
+            fn log_out<S: Simd>(self, x: F, m: F, c: (F, F), log_sum: (f64, f64)) -> F {
+                Unit.log_out::<S>(x, m, c, log_sum)
+            }
+        }
+    };
+}
+fast_unit!(XFirst, true);
+fast_unit!(MaxFirst, false);
 
 /// A temperature T > 0, with its reciprocal.
 #[derive(Clone, Copy, Debug)]
@@ -144,6 +241,80 @@ mod tests {
                 "x {x} m {m} {log_sum:?}: {got} vs {want}"
             );
         }
+    }
+
+    /// Wherever `Unit::exact_form` picks a Fast2Sum form for a row, that form gives
+    /// `two_diff`'s `(hi, lo)` for every value of the row: random rows over many scales and
+    /// offsets, and values at the edges of the maximum's binade.
+    fn fast_forms_are_exact<F: Float>() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut seen = [0usize; 3];
+        for _ in 0..20_000 {
+            let scale = 2f64.powf(next() * 40.0 - 20.0);
+            let offset = (next() - 0.6) * scale * 4.0;
+            let mut row: Vec<F> = (0..16)
+                .map(|_| F::from_f64(offset + (next() - 0.5) * scale))
+                .collect();
+            let m = row
+                .iter()
+                .copied()
+                .fold(F::NEG_INF, |a, b| if b > a { b } else { a });
+            // The binade edges: 2^k - ulp and -2^k below it, and the negatives of the maximum.
+            let k = m.to_f64().abs().log2().floor();
+            for v in [2f64.powf(k + 1.0), -(2f64.powf(k + 1.0)), -m.to_f64()] {
+                let v = F::from_f64(v);
+                if v <= m && next() < 0.5 {
+                    row.push(v);
+                }
+            }
+            let min = row
+                .iter()
+                .copied()
+                .fold(F::INF, |a, b| if b < a { b } else { a });
+            let form = Unit.exact_form(m, min);
+            seen[form as usize] += 1;
+            for &x in &row {
+                let want = two_diff(x, m);
+                let got = match form {
+                    Form::XFirst => fast_diff::<F, true>(x, m),
+                    Form::MaxFirst => fast_diff::<F, false>(x, m),
+                    Form::Own => continue,
+                };
+                // Equal values (a zero `lo` may differ in sign, which exp ignores).
+                assert!(
+                    got.0.to_f64() == want.0.to_f64() && got.1.to_f64() == want.1.to_f64(),
+                    "{form:?} x {x:?} m {m:?} min {min:?}: {got:?} vs {want:?}"
+                );
+            }
+        }
+        assert!(
+            seen.iter().all(|&n| n > 1000),
+            "every form exercised: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn fast_forms_match_two_diff() {
+        fast_forms_are_exact::<f32>();
+        fast_forms_are_exact::<f64>();
+    }
+
+    /// The forms are chosen by the binades of the maximum and the minimum.
+    #[test]
+    fn exact_form_by_binade() {
+        assert_eq!(Unit.exact_form(-1.0f32, -50.0), Form::XFirst);
+        assert_eq!(Unit.exact_form(0.0f32, -5.0), Form::XFirst);
+        assert_eq!(Unit.exact_form(3.0f32, -3.9), Form::MaxFirst);
+        assert_eq!(Unit.exact_form(3.0f32, 1e-30), Form::MaxFirst);
+        assert_eq!(Unit.exact_form(3.0f32, -4.0), Form::Own);
+        assert_eq!(Unit.exact_form(1e-40f32, -1e-40), Form::MaxFirst);
+        assert_eq!(Temp::<f32>::new(2.0).exact_form(-1.0, -2.0), Form::Own);
     }
 
     #[test]

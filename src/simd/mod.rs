@@ -90,6 +90,18 @@ pub trait Simd: Copy + Send + Sync + 'static {
         row::masked_lane_sums(x, m, e)
     }
 
+    /// `row::max_min` for f32: the row's NaN-ignoring (maximum, minimum).
+    #[inline(always)]
+    fn max_min_f32(x: &[f32]) -> (f32, f32) {
+        row::max_min_portable(x)
+    }
+
+    /// `row::max_min` for f64.
+    #[inline(always)]
+    fn max_min_f64(x: &[f64]) -> (f64, f64) {
+        row::max_min_portable(x)
+    }
+
     /// `dst.copy_from_slice(src)`, with stores that bypass the caches where the ISA has
     /// them (AVX2, AVX-512). For results too large to stay cached: the lines of `dst` are not
     /// read first (a plain store reads each line before writing it), and the caches keep

@@ -56,6 +56,18 @@ impl Simd for Avx512 {
     }
 
     #[inline(always)]
+    fn max_min_f32(x: &[f32]) -> (f32, f32) {
+        // SAFETY: as above.
+        unsafe { extremes::f32_avx512(x) }
+    }
+
+    #[inline(always)]
+    fn max_min_f64(x: &[f64]) -> (f64, f64) {
+        // SAFETY: as above.
+        unsafe { extremes::f64_avx512(x) }
+    }
+
+    #[inline(always)]
     fn stream_fence() {
         // SAFETY: SSE is part of the x86_64 baseline.
         unsafe { _mm_sfence() }
@@ -342,6 +354,73 @@ mod stream {
 /// `row::masked_lane_sums` in intrinsics: `LANES` accumulators as one or more registers,
 /// each lane adding its terms in the same order as the portable loop (a masked-off term
 /// adds nothing, or +0), so every level gives the same bits.
+/// `row::max_min` in one read of the row: the same lanes and fold as the portable
+/// `extreme` (`vmaxps`/`vminps` keep their second operand on ties and NaN, as `beyond`
+/// does), so the same results; the two reductions' chains overlap.
+mod extremes {
+    use std::arch::x86_64::*;
+
+    use crate::kernels::row::{fold_extreme, LANES};
+
+    #[target_feature(enable = "avx512f")]
+    pub fn f32_avx512(x: &[f32]) -> (f32, f32) {
+        let mut hi = _mm512_set1_ps(f32::NEG_INFINITY);
+        let mut lo = _mm512_set1_ps(f32::INFINITY);
+        let chunks = x.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            // SAFETY: each chunk holds 16 readable f32.
+            let v = unsafe { _mm512_loadu_ps(c.as_ptr()) };
+            hi = _mm512_max_ps(v, hi);
+            lo = _mm512_min_ps(v, lo);
+        }
+        let k = ((1u32 << tail.len()) - 1) as __mmask16;
+        // SAFETY: the mask covers the tail's values only; masked lanes are not read.
+        let v = unsafe { _mm512_maskz_loadu_ps(k, tail.as_ptr()) };
+        hi = _mm512_mask_max_ps(hi, k, v, hi);
+        lo = _mm512_mask_min_ps(lo, k, v, lo);
+        let (mut h, mut l) = ([0.0f32; LANES], [0.0f32; LANES]);
+        // SAFETY: each array has room for 16 f32.
+        unsafe {
+            _mm512_storeu_ps(h.as_mut_ptr(), hi);
+            _mm512_storeu_ps(l.as_mut_ptr(), lo);
+        }
+        (fold_extreme::<f32, true>(h), fold_extreme::<f32, false>(l))
+    }
+
+    #[target_feature(enable = "avx512f")]
+    pub fn f64_avx512(x: &[f64]) -> (f64, f64) {
+        // Lanes 0..8 and 8..16 of the portable accumulator.
+        let mut hi = [_mm512_set1_pd(f64::NEG_INFINITY); 2];
+        let mut lo = [_mm512_set1_pd(f64::INFINITY); 2];
+        let chunks = x.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for j in 0..2 {
+                // SAFETY: each chunk holds 16 readable f64.
+                let v = unsafe { _mm512_loadu_pd(c.as_ptr().add(8 * j)) };
+                hi[j] = _mm512_max_pd(v, hi[j]);
+                lo[j] = _mm512_min_pd(v, lo[j]);
+            }
+        }
+        let (mut h, mut l) = ([0.0f64; LANES], [0.0f64; LANES]);
+        for j in 0..2 {
+            let n = tail.len().saturating_sub(8 * j).min(8);
+            let k = ((1u32 << n) - 1) as __mmask8;
+            // SAFETY: the mask covers the tail's values only; masked lanes are not read.
+            let v = unsafe { _mm512_maskz_loadu_pd(k, tail.as_ptr().wrapping_add(8 * j)) };
+            let hj = _mm512_mask_max_pd(hi[j], k, v, hi[j]);
+            let lj = _mm512_mask_min_pd(lo[j], k, v, lo[j]);
+            // SAFETY: each array has room for 16 f64; this writes 8 of them.
+            unsafe {
+                _mm512_storeu_pd(h.as_mut_ptr().add(8 * j), hj);
+                _mm512_storeu_pd(l.as_mut_ptr().add(8 * j), lj);
+            }
+        }
+        (fold_extreme::<f64, true>(h), fold_extreme::<f64, false>(l))
+    }
+}
+
 mod sums {
     use std::arch::x86_64::*;
 
