@@ -208,7 +208,9 @@ mod tile {
             }
         }
         transpose_f32(&mut v);
-        for (tj, vj) in t.iter_mut().zip(&v).take(d) {
+        // All 16 columns (those past `d` get zeros): PERF: stores of the first `d` were
+        // compiled into a `memcpy` call from a stack copy of the registers.
+        for (tj, vj) in t.iter_mut().zip(&v) {
             // SAFETY: a tile column holds 16 f32.
             unsafe { _mm512_storeu_ps(tj.as_mut_ptr(), *vj) };
         }
