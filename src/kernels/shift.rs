@@ -265,9 +265,11 @@ mod tests {
                 .iter()
                 .copied()
                 .fold(F::NEG_INF, |a, b| if b > a { b } else { a });
-            // The binade edges: 2^k - ulp and -2^k below it, and the negatives of the maximum.
+            // At the edge of the maximum's binade [2^k, 2^(k+1)): a negative value just
+            // inside it, one just past it, and the maximum's negative.
             let k = m.to_f64().abs().log2().floor();
-            for v in [2f64.powf(k + 1.0), -(2f64.powf(k + 1.0)), -m.to_f64()] {
+            let top = 2f64.powf(k + 1.0);
+            for v in [-top * (1.0 - 1e-6), -top, -m.to_f64()] {
                 let v = F::from_f64(v);
                 if v <= m && next() < 0.5 {
                     row.push(v);
