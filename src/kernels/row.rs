@@ -331,19 +331,18 @@ pub fn log_shift<F: Float, S: Simd, Sh: Shift<F>>(
     }
 }
 
-/// log(sum) as `hi + lo`, from a compensated sum that includes the maximum's term 1:
-/// `hi = log1p(sum - 1)`, and `lo` the first-order correction `(sum - e^hi) / sum` with the
-/// sum's low part, so that `lo` carries what rounding `hi` lost (about 0.5 ulp of log(sum),
-/// which for log_softmax and logsumexp would otherwise be the largest error). Results in
-/// `F` = f32 (and narrower) keep 24 bits, so that loss (below 2^-50) is not measured there,
-/// and `hi` comes from the vectorizable `log::ln_1p`. PERF: libm's `log1p` and `expm1` per
-/// row were most of the time of short rows.
+/// log(sum) as `hi + lo`, from a compensated sum that includes the maximum's term 1.
+/// Float64: a double-double `log(1 + m1 + m1_lo)` (`log::ln_1p_parts`), so that `lo`
+/// carries what rounding `hi` lost (about 0.5 ulp of log(sum), which for log_softmax and
+/// logsumexp would otherwise be the largest error). Results in `F` = f32 (and narrower)
+/// keep 24 bits, so that loss (below 2^-50) is not measured there: `hi` comes from
+/// `log::ln_1p` and `lo` from the sum's low part alone. PERF: libm's `log1p` and `expm1`
+/// per row were most of the time of short rows.
 #[inline(always)]
 pub fn log_of_sum<F: Float>(acc: Acc) -> (f64, f64) {
     let (m1, m1_lo) = acc.minus_one();
     if F::DTYPE == DType::F64 {
-        let hi = m1.ln_1p();
-        log_parts(m1, m1 - hi.exp_m1() + m1_lo, hi)
+        log::ln_1p_parts_any(m1, m1_lo)
     } else {
         log_parts(m1, m1_lo, log::ln_1p(m1))
     }
@@ -366,15 +365,15 @@ pub const LOG_BATCH: usize = 16;
 #[inline(always)]
 pub fn log_of_sums_into<F: Float>(accs: &[Acc], out: &mut [(f64, f64)]) {
     assert!(accs.len() <= LOG_BATCH && out.len() == accs.len());
-    if F::DTYPE == DType::F64 {
-        for (o, &a) in out.iter_mut().zip(accs) {
-            *o = log_of_sum::<F>(a);
-        }
-        return;
-    }
     let mut parts = [(0.0, 0.0); LOG_BATCH];
     for (p, a) in parts.iter_mut().zip(accs) {
         *p = a.minus_one();
+    }
+    if F::DTYPE == DType::F64 {
+        let mut both = [(0.0, 0.0); LOG_BATCH];
+        log::ln_1p_parts_batch(&parts, &mut both);
+        out.copy_from_slice(&both[..out.len()]);
+        return;
     }
     // All lanes, the unused ones at log1p(0): the loop then has no remainder. (Callers
     // with a fixed `LOG_BATCH` sums get fixed-length loops throughout.)
