@@ -39,7 +39,7 @@ impl Job for Bench {
                     row::scale::<f32, S>(&mut o, <f32 as Float>::recip(s.value()));
                 }
                 3 => {
-                    black_box(argmax_row(&self.x));
+                    black_box(argmax_row::<f32, S>(&self.x));
                 }
                 4 => {
                     let m = row::max(&self.x);

@@ -294,7 +294,7 @@ impl<K: Load> Job for RowsJob<'_, K> {
             let xb = ctx.base(X, &offs);
             let i = if ctx.direct {
                 // SAFETY: direct means d aligned contiguous elements of K.
-                argmax_row(unsafe { std::slice::from_raw_parts(xb.cast::<K>(), ctx.d) })
+                argmax_row::<K, S>(unsafe { std::slice::from_raw_parts(xb.cast::<K>(), ctx.d) })
             } else {
                 buf.clear();
                 let mut rw = Walker::at(&ctx.req.layout.row, 0);
@@ -309,7 +309,7 @@ impl<K: Load> Job for RowsJob<'_, K> {
                     });
                     rw.advance();
                 }
-                argmax_row(&buf)
+                argmax_row::<K, S>(&buf)
             };
             ctx.put(&offs, i);
             w.advance();

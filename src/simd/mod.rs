@@ -111,6 +111,10 @@ pub trait Simd: Copy + Send + Sync + 'static {
         dst.copy_from_slice(src)
     }
 
+    /// Whether compares write mask registers (AVX-512), so that OR-ing two compares costs
+    /// about what one does.
+    const MASK_REGS: bool = false;
+
     /// Whether this ISA transposes tiles in registers, so that short rows take the tile path
     /// (`kernels::tile`); the portable transposes below are for tests.
     const TILES: bool = false;

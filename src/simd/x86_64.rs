@@ -80,6 +80,7 @@ impl Simd for Avx512 {
     }
 
     const TILES: bool = true;
+    const MASK_REGS: bool = true;
 
     #[inline(always)]
     fn load_tile_f32(x: &[f32], d: usize, t: &mut Tile<f32>) {
