@@ -36,9 +36,13 @@ pub fn ln_1p_batch(u: &[f64], out: &mut [f64]) {
     for (o, &v) in out.iter_mut().zip(u) {
         *o = ln_1p_finite(v);
     }
-    for (o, &v) in out.iter_mut().zip(u) {
-        if !in_domain(v) {
-            *o = v.ln_1p();
+    // PERF: one vectorized test of the whole batch; a branch per value was 7% of
+    // short-row f32 logsumexp.
+    if u.iter().fold(false, |bad, &v| bad | !in_domain(v)) {
+        for (o, &v) in out.iter_mut().zip(u) {
+            if !in_domain(v) {
+                *o = v.ln_1p();
+            }
         }
     }
 }
@@ -135,9 +139,11 @@ pub fn ln_1p_parts_batch(u: &[(f64, f64)], out: &mut [(f64, f64)]) {
     for (o, &(v, vl)) in out.iter_mut().zip(u) {
         *o = ln_1p_parts(v, vl);
     }
-    for (o, &(v, _)) in out.iter_mut().zip(u) {
-        if !in_domain(v) {
-            *o = (v.ln_1p(), 0.0);
+    if u.iter().fold(false, |bad, &(v, _)| bad | !in_domain(v)) {
+        for (o, &(v, _)) in out.iter_mut().zip(u) {
+            if !in_domain(v) {
+                *o = (v.ln_1p(), 0.0);
+            }
         }
     }
 }
