@@ -52,18 +52,25 @@ fn in_domain(u: f64) -> bool {
     u > -1.0 && u < f64::INFINITY
 }
 
-/// `log(1 + u)` for `-1 < u < inf`; anything else gives a meaningless finite value.
+/// `(k, f)` with `y = 2^k f` and `f` in `[sqrt(1/2), sqrt(2))`, for positive normal `y`:
+/// moving the exponent field by 1 - sqrt(1/2)'s mantissa makes it carry exactly where `f`
+/// crosses sqrt(2).
 #[inline(always)]
-fn ln_1p_finite(u: f64) -> f64 {
-    // 1 + u = y + c exactly.
-    let (y, c) = two_diff(1.0, -u);
-    // y = 2^k f, f in [sqrt(1/2), sqrt(2)): moving the exponent field by 1 - sqrt(1/2)'s
-    // mantissa makes it carry exactly where f crosses sqrt(2).
+fn binade(y: f64) -> (f64, f64) {
     let ix = y
         .to_bits()
         .wrapping_add(0x3ff0_0000_0000_0000 - SQRT_HALF_BITS);
     let k = f64::from_bits(0x4330_0000_0000_0000 | (ix >> 52)) - EXP_BIAS_MAGIC;
     let f = f64::from_bits((ix & 0x000f_ffff_ffff_ffff) + SQRT_HALF_BITS);
+    (k, f)
+}
+
+/// `log(1 + u)` for `-1 < u < inf`; anything else gives a meaningless finite value.
+#[inline(always)]
+fn ln_1p_finite(u: f64) -> f64 {
+    // 1 + u = y + c exactly.
+    let (y, c) = two_diff(1.0, -u);
+    let (k, f) = binade(y);
     // log f = 2 atanh(s) = 2s (1 + z/3 + z^2/5 + ...), s = (f - 1) / (f + 1), z = s^2 < 0.0295:
     // through z^9 the series is left with under 2^-57 of its value. f - 1 is exact.
     let s = (f - 1.0) / (f + 1.0);
@@ -87,12 +94,7 @@ pub fn ln_1p_parts(u: f64, ul: f64) -> (f64, f64) {
     // 1 + u + ul = y + c, rounding only in c (far below an ulp of y).
     let (y, c0) = two_diff(1.0, -u);
     let c = c0 + ul;
-    // y = 2^k f with f in [sqrt(1/2), sqrt(2)), as in `ln_1p_finite`.
-    let ix = y
-        .to_bits()
-        .wrapping_add(0x3ff0_0000_0000_0000 - SQRT_HALF_BITS);
-    let k = f64::from_bits(0x4330_0000_0000_0000 | (ix >> 52)) - EXP_BIAS_MAGIC;
-    let f = f64::from_bits((ix & 0x000f_ffff_ffff_ffff) + SQRT_HALF_BITS);
+    let (k, f) = binade(y);
     // log f = 2 atanh(S), S = (f - 1) / (f + 1) = s + s_lo: f - 1 is exact, f + 1 is
     // a + a_lo, and the division's residual is exact with an FMA.
     let fm1 = f - 1.0;
