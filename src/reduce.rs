@@ -860,49 +860,40 @@ fn tile_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
         } else {
             tile::exp_sums::<F, S, Sh, D, false>(&t, d, &m, sh, &mut e)
         };
-        let mut logs = [(0.0, 0.0); tile::TILE];
-        if matches!(kind, Kind::LogSoftmax | Kind::LogSumExp) {
-            // All lanes (those past `rows` unused): a loop of fixed length vectorizes.
-            let mut accs = [row::Acc::default(); tile::TILE];
-            for (r, a) in accs.iter_mut().enumerate() {
-                *a = sums.acc(r);
-            }
-            row::log_of_sums_into::<F>(&accs, &mut logs);
-        }
         let res = match kind {
             Kind::Softmax => {
                 tile::scale::<F, S, D>(&mut e, d, &sums);
                 &e
             }
             Kind::LogSoftmax => {
-                tile::log::<F, S, Sh, D>(&t, d, &m, &logs, sh, &mut e);
+                tile::log::<F, S, Sh, D>(&t, d, &m, &sums.logs::<F>(), sh, &mut e);
                 &e
             }
             Kind::LogSumExp if lse_direct => {
+                let logs = sums.logs::<F>();
                 let mut lse = [F::ZERO; tile::TILE];
-                for ((v, &mv), &ls) in lse.iter_mut().zip(&m).zip(&logs) {
-                    *v = F::from_f64(row::add_parts(sh.apply(mv.to_f64()), ls));
+                for (r, (v, &mv)) in lse.iter_mut().zip(&m).enumerate() {
+                    *v = F::from_f64(row::add_parts(sh.apply(mv.to_f64()), logs.get(r)));
                 }
                 let p = ctx.base(OUT, &offs).cast::<F>();
                 // SAFETY: lse_direct: one aligned F per row, contiguous across these rows,
                 // which this task owns.
-                let out = unsafe { std::slice::from_raw_parts_mut(p, rows) };
-                // PERF: a whole tile as a fixed-size copy; a slice of any length was a call
-                // to memcpy.
-                match <&mut [F; tile::TILE]>::try_from(&mut *out) {
-                    Ok(o) => *o = lse,
-                    Err(_) => out.copy_from_slice(&lse[..rows]),
-                }
+                tile::put_lanes(&lse, unsafe { std::slice::from_raw_parts_mut(p, rows) });
                 continue;
             }
             _ => {
+                // No closure here: out of line it would lack the target features.
+                let logs = if kind == Kind::LogSumExp {
+                    Some(sums.logs::<F>())
+                } else {
+                    None
+                };
                 let mut w = Walker::at(&ctx.req.layout.outer, g);
-                for r in 0..rows {
-                    let m_scaled = sh.apply(m[r].to_f64());
-                    if kind == Kind::LogSumExp {
-                        put_lse(ctx, &w.offsets, m_scaled, logs[r]);
-                    } else {
-                        put_stats(ctx, &w.offsets, m_scaled, m[r], sums.acc(r));
+                for (r, &mv) in m.iter().enumerate().take(rows) {
+                    let m_scaled = sh.apply(mv.to_f64());
+                    match &logs {
+                        Some(l) => put_lse(ctx, &w.offsets, m_scaled, l.get(r)),
+                        None => put_stats(ctx, &w.offsets, m_scaled, mv, sums.acc(r)),
                     }
                     w.advance();
                 }

@@ -344,7 +344,7 @@ pub fn log_of_sum<F: Float>(acc: Acc) -> (f64, f64) {
     if F::DTYPE == DType::F64 {
         log::ln_1p_parts_any(m1, m1_lo)
     } else {
-        log_parts(m1, m1_lo, log::ln_1p(m1))
+        (log::ln_1p(m1), log_lo(m1, m1_lo))
     }
 }
 
@@ -363,39 +363,42 @@ pub const LOG_BATCH: usize = 16;
 
 /// `log_of_sums` of at most `LOG_BATCH` sums into `out`, with no allocation.
 #[inline(always)]
-pub fn log_of_sums_into<F: Float>(accs: &[Acc], out: &mut [(f64, f64)]) {
+fn log_of_sums_into<F: Float>(accs: &[Acc], out: &mut [(f64, f64)]) {
     assert!(accs.len() <= LOG_BATCH && out.len() == accs.len());
-    let mut parts = [(0.0, 0.0); LOG_BATCH];
-    for (p, a) in parts.iter_mut().zip(accs) {
-        *p = a.minus_one();
+    // All lanes, the unused ones at log1p(0): the loops then have no remainder.
+    let (mut m1, mut m1_lo) = ([0.0; LOG_BATCH], [0.0; LOG_BATCH]);
+    for ((v, vl), a) in m1.iter_mut().zip(m1_lo.iter_mut()).zip(accs) {
+        (*v, *vl) = a.minus_one();
     }
-    if F::DTYPE == DType::F64 {
-        let mut both = [(0.0, 0.0); LOG_BATCH];
-        log::ln_1p_parts_batch(&parts, &mut both);
-        out.copy_from_slice(&both[..out.len()]);
-        return;
-    }
-    // All lanes, the unused ones at log1p(0): the loop then has no remainder. (Callers
-    // with a fixed `LOG_BATCH` sums get fixed-length loops throughout.)
-    let mut m1 = [0.0; LOG_BATCH];
-    for (v, p) in m1.iter_mut().zip(&parts) {
-        *v = p.0;
-    }
-    let mut hi = [0.0; LOG_BATCH];
-    log::ln_1p_batch(&m1, &mut hi);
-    for ((o, &(m1, m1_lo)), &h) in out.iter_mut().zip(&parts).zip(&hi) {
-        *o = log_parts(m1, m1_lo, h);
+    let (mut hi, mut lo) = ([0.0; LOG_BATCH], [0.0; LOG_BATCH]);
+    log_of_sums_lanes::<F>(&m1, &m1_lo, &mut hi, &mut lo);
+    for ((o, &h), &l) in out.iter_mut().zip(&hi).zip(&lo) {
+        *o = (h, l);
     }
 }
 
-/// `(hi, lo)` of log(1 + m1) from `hi` and what is left of `m1` beyond `e^hi - 1`.
+/// `log_of_sum` of sums given as lanes, `m1[i] + m1_lo[i]` from `Acc::minus_one`, into
+/// `hi[i] + lo[i]`, with its bits. Lanes in separate arrays, so that each loop vectorizes.
 #[inline(always)]
-fn log_parts(m1: f64, rest: f64, hi: f64) -> (f64, f64) {
+pub fn log_of_sums_lanes<F: Float>(m1: &[f64], m1_lo: &[f64], hi: &mut [f64], lo: &mut [f64]) {
+    if F::DTYPE == DType::F64 {
+        log::ln_1p_parts_batch(m1, m1_lo, hi, lo);
+        return;
+    }
+    log::ln_1p_batch(m1, hi);
+    for ((l, &v), &vl) in lo.iter_mut().zip(m1).zip(m1_lo) {
+        *l = log_lo(v, vl);
+    }
+}
+
+/// The low part of log(1 + m1 + rest) beside `log::ln_1p(m1)`: what `rest` adds.
+#[inline(always)]
+fn log_lo(m1: f64, rest: f64) -> f64 {
     let lo = rest / (1.0 + m1);
     if lo.is_finite() {
-        (hi, lo)
+        lo
     } else {
-        (hi, 0.0)
+        0.0
     }
 }
 

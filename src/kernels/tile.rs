@@ -118,6 +118,35 @@ impl Sums {
             count: self.count[r],
         }
     }
+
+    /// Each row's log(sum), with the bits of `row::log_of_sum`.
+    #[inline(always)]
+    pub fn logs<F: Float>(&self) -> Logs {
+        let (mut m1, mut m1_lo) = ([0.0; TILE], [0.0; TILE]);
+        for (r, (v, vl)) in m1.iter_mut().zip(m1_lo.iter_mut()).enumerate() {
+            (*v, *vl) = self.acc(r).minus_one();
+        }
+        let mut l = Logs {
+            hi: [0.0; TILE],
+            lo: [0.0; TILE],
+        };
+        row::log_of_sums_lanes::<F>(&m1, &m1_lo, &mut l.hi, &mut l.lo);
+        l
+    }
+}
+
+/// Row log(sum)s as lanes, `hi[r] + lo[r]`. PERF: as pairs in one array they were stored
+/// as halves and reloaded whole, a stalled store forward per load.
+pub struct Logs {
+    pub hi: [f64; TILE],
+    pub lo: [f64; TILE],
+}
+
+impl Logs {
+    #[inline(always)]
+    pub fn get(&self, r: usize) -> (f64, f64) {
+        (self.hi[r], self.lo[r])
+    }
 }
 
 /// `e[j] = exp((t[j] - m) / T)` for the `d` columns, and the rows' sums; `NORMAL` when
@@ -145,32 +174,69 @@ pub fn exp_sums<F: Float, S: Simd, Sh: Shift<F>, const D: usize, const NORMAL: b
             *c += if v == mv { 1.0 } else { 0.0 };
         }
     }
-    // The window path's tree: column j with j + 8, then j + 4, j + 2, j + 1. Columns past
+    // The window path's tree: column j with j + 8, then j + 4, j + 2, j + 1, here depth
+    // first (PERF: breadth first, the partial sums went through the stack). Columns past
     // the row add +0 there, which changes no sum (every term is +0 or more), so they are
     // left out here.
-    let mut part = [[0.0f64; TILE]; 8];
-    for (j, p) in part.iter_mut().enumerate().take(d) {
-        column_barrier();
-        *p = terms(&t[j], &e[j], m);
-        if j + 8 < d {
-            let q = terms(&t[j + 8], &e[j + 8], m);
-            for (a, &b) in p.iter_mut().zip(&q) {
-                *a += b;
-            }
-        }
-    }
-    for w in [4, 2, 1] {
-        for j in 0..w {
-            column_barrier();
-            let (lo, hi) = part.split_at_mut(w);
-            for (a, &b) in lo[j].iter_mut().zip(&hi[j]) {
-                *a += b;
-            }
-        }
-    }
     Sums {
-        rest: part[0],
+        rest: lane_sum(half(t, e, m, d, 0), half(t, e, m, d, 1)).unwrap_or([0.0; TILE]),
         count,
+    }
+}
+
+/// Columns `j`, `j + 4`, `j + 2` and `j + 6`, each with its pair, added in the tree's order.
+#[inline(always)]
+fn half<F: Float>(
+    t: &Tile<F>,
+    e: &Tile<F>,
+    m: &[F; TILE],
+    d: usize,
+    j: usize,
+) -> Option<[f64; TILE]> {
+    lane_sum(
+        lane_sum(column_pair(t, e, m, d, j), column_pair(t, e, m, d, j + 4)),
+        lane_sum(
+            column_pair(t, e, m, d, j + 2),
+            column_pair(t, e, m, d, j + 6),
+        ),
+    )
+}
+
+/// The terms of column `j` plus those of column `j + 8`, each where the row has it. (PERF:
+/// functions, not closures: a closure is not always inlined, and out of line it lacks the
+/// caller's target features.)
+#[inline(always)]
+fn column_pair<F: Float>(
+    t: &Tile<F>,
+    e: &Tile<F>,
+    m: &[F; TILE],
+    d: usize,
+    j: usize,
+) -> Option<[f64; TILE]> {
+    if j >= d {
+        return None;
+    }
+    let p = Some(terms(&t[j], &e[j], m));
+    if j + 8 < d {
+        lane_sum(p, Some(terms(&t[j + 8], &e[j + 8], m)))
+    } else {
+        p
+    }
+}
+
+/// `a + b` by lanes, an absent column adding nothing.
+#[inline(always)]
+fn lane_sum(a: Option<[f64; TILE]>, b: Option<[f64; TILE]>) -> Option<[f64; TILE]> {
+    match (a, b) {
+        (Some(mut a), Some(b)) => {
+            column_barrier();
+            for (x, &y) in a.iter_mut().zip(&b) {
+                *x += y;
+            }
+            Some(a)
+        }
+        (a, None) => a,
+        (None, b) => b,
     }
 }
 
@@ -210,19 +276,35 @@ pub fn log<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
     t: &Tile<F>,
     d: usize,
     m: &[F; TILE],
-    log_sum: &[(f64, f64); TILE],
+    logs: &Logs,
     sh: Sh,
     out: &mut Tile<F>,
 ) {
     let d = len::<D>(d);
-    let mut c = [(F::ZERO, F::ZERO); TILE];
-    for ((c, &mv), &ls) in c.iter_mut().zip(m).zip(log_sum) {
-        *c = shift::log_const(mv, ls);
+    // Lanes in separate arrays, as `Logs`.
+    let (mut c_hi, mut c_lo) = ([F::ZERO; TILE], [F::ZERO; TILE]);
+    for r in 0..TILE {
+        (c_hi[r], c_lo[r]) = shift::log_const(m[r], logs.get(r));
     }
     for (oc, tc) in out.iter_mut().zip(t).take(d) {
         column_barrier();
         for (r, (o, &v)) in oc.iter_mut().zip(tc).enumerate() {
-            *o = sh.log_out::<S>(v, m[r], c[r], log_sum[r]);
+            *o = sh.log_out::<S>(v, m[r], (c_hi[r], c_lo[r]), logs.get(r));
+        }
+    }
+}
+
+/// `out[r] = v[r]` for the first `out.len()` (at most `TILE`) lanes. PERF: a copy of any
+/// length was a call to memcpy, which the whole-tile copy then shared.
+#[inline(always)]
+pub fn put_lanes<F: Copy>(v: &[F; TILE], out: &mut [F]) {
+    match <&mut [F; TILE]>::try_from(&mut *out) {
+        Ok(o) => *o = *v,
+        Err(_) => {
+            for (o, &x) in out.iter_mut().zip(v) {
+                column_barrier();
+                *o = x;
+            }
         }
     }
 }
@@ -395,8 +477,11 @@ mod tests {
         let (m, _) = max_min::<f32, 0>(&t, d);
         let mut e = [[0.0f32; TILE]; TILE];
         let s = exp_sums::<f32, Generic, Unit, 0, false>(&t, d, &m, Unit, &mut e);
-        let logs: [(f64, f64); TILE] =
-            std::array::from_fn(|r| crate::kernels::row::log_of_sum::<f32>(s.acc(r)));
+        let logs = s.logs::<f32>();
+        for r in 0..TILE {
+            let want = crate::kernels::row::log_of_sum::<f32>(s.acc(r));
+            assert_eq!(logs.get(r), want, "row {r}");
+        }
         let mut out = [[0.0f32; TILE]; TILE];
         log::<f32, Generic, Unit, 0>(&t, d, &m, &logs, Unit, &mut out);
         let mut got = vec![0.0; x.len()];
@@ -407,7 +492,7 @@ mod tests {
                 &x[r * d..(r + 1) * d],
                 m[r],
                 Unit,
-                logs[r],
+                logs.get(r),
                 &mut want,
             );
             assert_eq!(got[r * d..(r + 1) * d], want[..]);
