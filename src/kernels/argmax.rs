@@ -98,6 +98,20 @@ fn beats<K: Key>(v: K, b: K) -> bool {
 /// bound by throughput, not by the latency of one compare-and-blend chain.
 const ACCS: usize = 4 * LANES;
 const _: () = assert!(ACCS == 64, "block_argmax folds 64 lanes");
+
+/// Rows shorter than this take `FEW` accumulators: their loop is short, and folding 64
+/// lanes cost more than the loop (rows of 100 f32 took twice NumPy's time). Keys of 8
+/// bytes hold 64 lanes in twice the registers, so they keep `FEW` longer.
+const fn few_below<K>() -> usize {
+    if size_of::<K>() > 4 {
+        16 * ACCS
+    } else {
+        4 * ACCS
+    }
+}
+/// One register of f32.
+const FEW: usize = LANES;
+
 /// Values per block of a long row (positions within a block fit in u32).
 const BLOCK: usize = 1 << 16;
 
@@ -105,8 +119,12 @@ const BLOCK: usize = 1 << 16;
 #[inline(always)]
 pub fn argmax_row<K: Key, S: Simd>(x: &[K]) -> usize {
     debug_assert!(!x.is_empty());
-    if x.len() < ACCS {
+    if x.len() < 2 * FEW {
         return argmax_scalar(x);
+    }
+    if x.len() < few_below::<K>() {
+        let (_, at, nan) = block_argmax::<K, S, FEW>(x);
+        return if nan { first_nan(x) } else { at };
     }
     let mut best = x[0];
     let mut best_i = 0;
@@ -118,10 +136,10 @@ pub fn argmax_row<K: Key, S: Simd>(x: &[K]) -> usize {
         } else {
             start + BLOCK
         };
-        let (m, at, nan) = block_argmax::<K, S>(&x[start..end]);
+        let (m, at, nan) = block_argmax::<K, S, ACCS>(&x[start..end]);
         if nan {
             // The first NaN wins, and earlier blocks held none.
-            return start + x[start..end].iter().position(|v| v.is_nan()).unwrap_or(0);
+            return start + first_nan(&x[start..end]);
         }
         // Strictly greater: an earlier block keeps a tie.
         if start == 0 || m > best {
@@ -133,82 +151,99 @@ pub fn argmax_row<K: Key, S: Simd>(x: &[K]) -> usize {
     best_i
 }
 
-/// The maximum of `b` (`ACCS` values or more; any value if it holds a NaN), its first
+/// The position of the first NaN of `x` (0 if none).
+#[inline(always)]
+fn first_nan<K: Key>(x: &[K]) -> usize {
+    // A loop, not `position` and a closure: out of line, a closure lacks the caller's
+    // target features.
+    for (i, v) in x.iter().enumerate() {
+        if v.is_nan() {
+            return i;
+        }
+    }
+    0
+}
+
+/// The maximum of `b` (`A` values or more; any value if it holds a NaN), its first
 /// position, and whether `b` holds a NaN, in one read. Each lane keeps its maximum and the
 /// offset of the chunk where that maximum first appeared (strictly greater values only), so
 /// the first position of the maximum is the least `offset + lane` over the lanes that hold
-/// it. A ragged tail is read as one overlapping chunk, the last `ACCS` values: its lanes
-/// see positions other lanes saw already, which a position of the same value can only
-/// repeat, not precede.
+/// it. A ragged tail is read as one overlapping chunk, the last `A` values: its lanes see
+/// positions other lanes saw already, which a position of the same value can only repeat,
+/// not precede.
 #[inline(always)]
-fn block_argmax<K: Key, S: Simd>(b: &[K]) -> (K, usize, bool) {
-    debug_assert!(b.len() >= ACCS && b.len() <= BLOCK + ACCS);
+fn block_argmax<K: Key, S: Simd, const A: usize>(b: &[K]) -> (K, usize, bool) {
+    debug_assert!(b.len() >= A && b.len() <= BLOCK + ACCS);
     // A lane never raised above LOWEST holds LOWEST at offset 0.
-    let mut acc = [K::LOWEST; ACCS];
-    let mut off = [K::Pos::default(); ACCS];
-    let mut nan = [false; ACCS];
-    let chunks = b.chunks_exact(ACCS);
+    let mut acc = [K::LOWEST; A];
+    let mut off = [K::Pos::default(); A];
+    let mut nan = [false; A];
+    let chunks = b.chunks_exact(A);
     let ragged = !chunks.remainder().is_empty();
     for (k, c) in chunks.enumerate() {
-        lane_argmax::<K, S>(&mut acc, &mut off, &mut nan, c, K::Pos::of(k * ACCS));
+        lane_argmax::<K, S, A>(&mut acc, &mut off, &mut nan, c, K::Pos::of(k * A));
     }
     if ragged {
         // PERF: one overlapping full chunk, not a loop over the tail by index (which puts
         // the lanes in memory, behind masked stores).
-        let o = b.len() - ACCS;
-        lane_argmax::<K, S>(&mut acc, &mut off, &mut nan, &b[o..], K::Pos::of(o));
+        let o = b.len() - A;
+        lane_argmax::<K, S, A>(&mut acc, &mut off, &mut nan, &b[o..], K::Pos::of(o));
     }
     let mut m = acc;
-    for w in [32, 16, 8, 4, 2, 1] {
+    let mut w = A / 2;
+    while w > 0 {
         for i in 0..w {
             m[i] = m[i].max_val(m[i + w]);
             nan[i] |= nan[i + w];
         }
+        w /= 2;
     }
     let top = m[0];
-    let mut at = [K::Pos::NONE; ACCS];
-    for i in 0..ACCS {
+    let mut at = [K::Pos::NONE; A];
+    for i in 0..A {
         at[i] = if acc[i] == top {
             off[i].plus(i)
         } else {
             K::Pos::NONE
         };
     }
-    for w in [32, 16, 8, 4, 2, 1] {
+    let mut w = A / 2;
+    while w > 0 {
         for i in 0..w {
             at[i] = at[i].min(at[i + w]);
         }
+        w /= 2;
     }
     (top, at[0].get(), nan[0])
 }
 
 /// One chunk at offset `o` into the lanes: each lane that rises takes `o` as its offset.
 #[inline(always)]
-fn lane_argmax<K: Key, S: Simd>(
-    acc: &mut [K; ACCS],
-    off: &mut [K::Pos; ACCS],
-    nan: &mut [bool; ACCS],
+fn lane_argmax<K: Key, S: Simd, const A: usize>(
+    acc: &mut [K; A],
+    off: &mut [K::Pos; A],
+    nan: &mut [bool; A],
     c: &[K],
     o: K::Pos,
 ) {
-    let c: &[K; ACCS] = c.try_into().expect("a full chunk");
+    let c: &[K; A] = c.try_into().expect("a full chunk");
     // PERF: three short loops, not one: each unrolls completely, so the lanes become
     // registers (one loop doing all three was vectorized over the lanes in memory).
-    for i in 0..ACCS {
+    for i in 0..A {
         off[i] = if c[i] > acc[i] { o } else { off[i] };
     }
-    for i in 0..ACCS {
+    for i in 0..A {
         acc[i] = acc[i].max_val(c[i]);
     }
     if K::HAS_NAN {
         if S::MASK_REGS {
             // PERF: one unordered compare per pair of lanes into a mask register: rows of
             // 1000 f32 1.4x faster. (Without mask registers, AVX2, it was 2x slower.)
-            for i in 0..ACCS / 2 {
-                nan[i] |= c[i].is_nan() | c[i + ACCS / 2].is_nan();
+            for i in 0..A / 2 {
+                nan[i] |= c[i].is_nan() | c[i + A / 2].is_nan();
             }
         } else {
-            for i in 0..ACCS {
+            for i in 0..A {
                 nan[i] |= c[i].is_nan();
             }
         }
@@ -457,6 +492,49 @@ mod tests {
                 check(&vec![f32::NEG_INFINITY; n], d, "-inf");
                 check(&vec![i64::MIN; n], d, "i64::MIN");
                 check(&vec![f32::NAN; n], d, "all NaN");
+            }
+        }
+    }
+
+    #[test]
+    fn every_position_around_the_chunks() {
+        // The maximum at each position of rows around multiples of the chunk and the lane
+        // count thresholds, with a tie in the same lane of the next chunk, one in the lane
+        // before, and then a NaN there.
+        for n in [
+            FEW,
+            2 * FEW + 3,
+            ACCS,
+            2 * ACCS - 1,
+            2 * ACCS + 1,
+            4 * ACCS - 1,
+            4 * ACCS,
+            5 * ACCS - 2,
+            16 * ACCS - 1,
+            16 * ACCS,
+        ] {
+            let base: Vec<f32> = (0..n).map(|i| ((i * 7919) % 101) as f32).collect();
+            for p in 0..n {
+                let mut x = base.clone();
+                x[p] = 500.0;
+                assert_eq!(argmax_all(&x), p, "n={n} max at {p}");
+                if p + ACCS < n {
+                    x[p + ACCS] = 500.0;
+                    assert_eq!(argmax_all(&x), p, "n={n} tie a chunk after {p}");
+                }
+                let at = if p > 0 {
+                    x[p - 1] = 500.0;
+                    p - 1
+                } else {
+                    p
+                };
+                assert_eq!(argmax_all(&x), at, "n={n} tie before {p}");
+                let f: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+                assert_eq!(argmax_all(&f), at, "n={n} f64 tie before {p}");
+                let ints: Vec<i64> = x.iter().map(|&v| v as i64).collect();
+                assert_eq!(argmax_all(&ints), at, "n={n} i64");
+                x[n - 1 - p] = f32::NAN;
+                assert_eq!(argmax_all(&x), n - 1 - p, "n={n} NaN at {}", n - 1 - p);
             }
         }
     }
