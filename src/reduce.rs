@@ -882,7 +882,7 @@ fn tile_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
                 continue;
             }
             _ => {
-                // No closure here: out of line it would lack the target features.
+                // No closure here: out of line it could lack the target features.
                 let logs = if kind == Kind::LogSumExp {
                     Some(sums.logs::<F>())
                 } else {

@@ -154,8 +154,8 @@ pub fn argmax_row<K: Key, S: Simd>(x: &[K]) -> usize {
 /// The position of the first NaN of `x` (0 if none).
 #[inline(always)]
 fn first_nan<K: Key>(x: &[K]) -> usize {
-    // A loop, not `position` and a closure: out of line, a closure lacks the caller's
-    // target features.
+    // A loop, not `position` and a closure: out of line, a closure can lack the caller's
+    // target features (see `tile::column_pair`).
     for (i, v) in x.iter().enumerate() {
         if v.is_nan() {
             return i;
@@ -499,8 +499,8 @@ mod tests {
     #[test]
     fn every_position_around_the_chunks() {
         // The maximum at each position of rows around multiples of the chunk and the lane
-        // count thresholds, with a tie in the same lane of the next chunk, one in the lane
-        // before, and then a NaN there.
+        // count thresholds, with a tie in the same lane of the next chunk, one just before
+        // it, and then a NaN at the mirrored position.
         for n in [
             FEW,
             2 * FEW + 3,

@@ -203,8 +203,8 @@ fn half<F: Float>(
 }
 
 /// The terms of column `j` plus those of column `j + 8`, each where the row has it. (PERF:
-/// functions, not closures: a closure is not always inlined, and out of line it lacks the
-/// caller's target features.)
+/// functions, not closures: closures here were compiled out of line, without the caller's
+/// target features, and the tiles ran 0.7x-0.9x as fast.)
 #[inline(always)]
 fn column_pair<F: Float>(
     t: &Tile<F>,
