@@ -1214,6 +1214,8 @@ struct Partial {
     /// Contains +inf, or NaN, or only -inf: the row needs the special pass.
     special: bool,
     included: usize,
+    /// The superblock's terms e^((x - max) / T), relative to the row's maximum, are in `out`.
+    terms: bool,
 }
 
 struct StatsJob<'a, F> {
@@ -1221,11 +1223,14 @@ struct StatsJob<'a, F> {
     row0: usize,
     blocks: usize,
     parts: &'a [std::sync::Mutex<Partial>],
-    /// Only the superblock maxima (the first pass of the f64 path).
+    /// Only the superblock maxima (the first pass of the f64 path, and of softmax that
+    /// keeps its terms).
     max_only: bool,
     /// Per row: take the sums relative to this maximum rather than the superblock's own, so
     /// the merge needs no rescaling (whose exp would cost f64 results an ulp).
     shared_max: Option<&'a [f64]>,
+    /// Leave the terms in `out` (see `keeps_terms`); requires `shared_max`.
+    keep_terms: bool,
 }
 
 impl<F: Float> Job for StatsJob<'_, F> {
@@ -1239,10 +1244,10 @@ impl<F: Float> Job for StatsJob<'_, F> {
         let mut included = range.len();
         let xs: &[F] = if ctx.x_direct {
             // SAFETY: x_direct.
-            unsafe { ctx.x_slice(&offs, range) }
+            unsafe { ctx.x_slice(&offs, range.clone()) }
         } else {
             // SAFETY: offs is a row of this request.
-            included = unsafe { ctx.gather(&offs, range, &mut buf) };
+            included = unsafe { ctx.gather(&offs, range.clone(), &mut buf) };
             &buf
         };
         let (own, lo) = if self.max_only {
@@ -1255,8 +1260,17 @@ impl<F: Float> Job for StatsJob<'_, F> {
             _ => own,
         };
         let t = ctx.shift_for(&offs);
+        let terms = self.keep_terms && m > F::NEG_INF && m < F::INF;
         let acc = if self.max_only || !(m > F::NEG_INF && m < F::INF) {
             row::Acc::default()
+        } else if terms {
+            // SAFETY: out_direct (`keeps_terms`); this task owns this superblock of the row.
+            let out = unsafe { ctx.out_slice(&offs, range) };
+            if t == 1.0 {
+                row::sum_exp_into_spanned::<F, S, Unit>(xs, m, lo, Unit, out)
+            } else {
+                row::sum_exp_into_spanned::<F, S, Temp<F>>(xs, m, lo, Temp::new(t), out)
+            }
         } else if t == 1.0 {
             row::sum_exp_spanned::<F, S, Unit>(xs, m, lo, Unit)
         } else {
@@ -1271,6 +1285,7 @@ impl<F: Float> Job for StatsJob<'_, F> {
             acc,
             special,
             included,
+            terms,
         };
         *self.parts[task].lock().unwrap_or_else(|e| e.into_inner()) = p;
     }
@@ -1336,6 +1351,12 @@ impl<F: Float> Job for WriteJob<'_, F> {
         }
         let offs = Walker::at(&ctx.req.layout.outer, self.row0 + ri).offsets;
         let range = b * SUPERBLOCK..((b + 1) * SUPERBLOCK).min(ctx.d);
+        let inv = F::recip(mg.acc.value());
+        if self.parts[task].terms {
+            // SAFETY: out_direct (`keeps_terms`); this task owns this superblock of the row.
+            row::scale::<F, S>(unsafe { ctx.out_slice(&offs, range) }, inv);
+            return;
+        }
         let mut bx = Vec::new();
         let xs: &[F] = if ctx.x_direct && !ctx.req.in_place {
             // SAFETY: x_direct.
@@ -1358,7 +1379,6 @@ impl<F: Float> Job for WriteJob<'_, F> {
         let t = ctx.shift_for(&offs);
         let log = ctx.req.kind.is_log();
         let ls = row::log_of_sum::<F>(mg.acc);
-        let inv = F::recip(mg.acc.value());
         match (log, t == 1.0) {
             (false, true) => row::exp_scale_spanned::<F, S, Unit>(xs, m, min, Unit, inv, out),
             (false, false) => {
@@ -1372,6 +1392,14 @@ impl<F: Float> Job for WriteJob<'_, F> {
             unsafe { ctx.scatter(&offs, range.start, &bo) };
         }
     }
+}
+
+/// Whether softmax's statistics pass leaves each term in `out` relative to the row's
+/// maximum, so that the write pass only scales it: each exponential made once instead of
+/// twice (f32 pays for it with one more read of the row, the maximum first). Not in place,
+/// where the special pass may still need the input, and not through a buffer.
+fn keeps_terms<F: Float>(ctx: &Ctx<'_, F>) -> bool {
+    ctx.req.kind == Kind::Softmax && ctx.out_direct && !ctx.req.in_place
 }
 
 fn run_superblocks<F: Float>(
@@ -1390,11 +1418,16 @@ fn run_superblocks<F: Float>(
             acc: row::Acc::default(),
             special: false,
             included: 0,
+            terms: false,
         };
         let parts: Vec<std::sync::Mutex<Partial>> = (0..rows * blocks)
             .map(|_| std::sync::Mutex::new(empty))
             .collect();
-        let shared: Option<Vec<f64>> = (F::DTYPE == DType::F64).then(|| {
+        let keep_terms = keeps_terms(ctx);
+        // Softmax takes its sums relative to the row maximum whether or not it keeps its
+        // terms, so that every `out` gets the same bits.
+        let shared_first = F::DTYPE == DType::F64 || ctx.req.kind == Kind::Softmax;
+        let shared: Option<Vec<f64>> = shared_first.then(|| {
             let job = StatsJob {
                 ctx,
                 row0: r0,
@@ -1402,6 +1435,7 @@ fn run_superblocks<F: Float>(
                 parts: &parts,
                 max_only: true,
                 shared_max: None,
+                keep_terms: false,
             };
             parallel::run_range(&job, 0..rows * blocks, rows * ctx.d);
             (0..rows)
@@ -1420,6 +1454,7 @@ fn run_superblocks<F: Float>(
             parts: &parts,
             max_only: false,
             shared_max: shared.as_deref(),
+            keep_terms,
         };
         parallel::run_range(&job, 0..rows * blocks, rows * ctx.d);
         let parts: Vec<Partial> = parts

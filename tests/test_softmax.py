@@ -197,6 +197,33 @@ def test_long_rows_both_routes_and_exp_variants_every_isa_and_thread_count(dtype
                 seen.setdefault(isa, got)
 
 
+@pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
+def test_long_row_softmax_fills_every_entry_of_out(dtype: Any) -> None:
+    """Softmax of rows cut into superblocks leaves its terms in ``out`` and scales them
+    there. An ``out`` that starts as NaN is overwritten everywhere: a superblock of only
+    -inf in a finite row (no terms of its own), a row with +inf (the special pass) and the
+    finite rows; in place and into a strided ``out`` (neither keeps terms) give the same bits."""
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((3, 70_000)) * 5).astype(dtype)
+    x[0, 16_384:32_768] = -INF  # exactly superblock 1 of row 0
+    x[1, 40_000] = INF
+    for t in (1.0, 0.7):
+        ref = Ref(x, temperature=t)
+        for isa, threads in each_config():
+            out = np.full_like(x, NAN)
+            got = sr.softmax(x, temperature=t, out=out)
+            assert got is out
+            check_softmax(out, ref)
+            assert (out[0, 16_384:32_768] == 0).all()
+            assert out[1, 40_000] == 1 and out[1].sum() == 1
+            inplace = x.copy()
+            sr.softmax(inplace, temperature=t, out=inplace)
+            wide = np.full((3, 2 * x.shape[1]), NAN, dtype)
+            sr.softmax(x, temperature=t, out=wide[:, ::2])
+            for other in (inplace, wide[:, ::2]):
+                assert np.array_equal(other, out), (t, isa, threads)
+
+
 #: Results of this many bytes or more are written with streaming stores (src/reduce.rs).
 STREAM_MIN_BYTES = 1 << 24
 

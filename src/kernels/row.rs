@@ -298,6 +298,22 @@ pub fn sum_exp_spanned<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, min: F, s
     }
 }
 
+/// `sum_exp_into` for a block whose minimum is `min`, as `sum_exp_spanned`.
+#[inline(always)]
+pub fn sum_exp_into_spanned<F: Float, S: Simd, Sh: Shift<F>>(
+    x: &[F],
+    m: F,
+    min: F,
+    sh: Sh,
+    out: &mut [F],
+) -> Acc {
+    if normal_range(m, min, sh) {
+        shift::with_exact_shift!(sh, m, min, s2 => sum_exp_into::<F, S, _, true>(x, m, s2, out))
+    } else {
+        sum_exp_into::<F, S, Sh, false>(x, m, sh, out)
+    }
+}
+
 /// `exp_scale` for a block whose minimum is `min`, as `sum_exp_spanned`.
 #[inline(always)]
 pub fn exp_scale_spanned<F: Float, S: Simd, Sh: Shift<F>>(
