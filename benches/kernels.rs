@@ -46,8 +46,9 @@ impl Job for Bench {
                     black_box(row::sum_exp::<f32, S, Unit, false>(&self.x, m, Unit));
                 }
                 _ => {
-                    let m = row::max(&self.x);
-                    row::log_shift::<f32, S, Unit>(&self.x, m, Unit, (0.5, 1e-17), &mut o);
+                    let (m, min) = row::max_min_portable(&self.x);
+                    let ls = (0.5, 1e-17);
+                    row::log_shift::<f32, S, Unit>(&self.x, m, min, Unit, ls, &mut o);
                 }
             }
         }

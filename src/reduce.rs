@@ -556,21 +556,22 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
     if row::normal_range(m, min, sh) {
         // PERF: the exp pass's shift by Fast2Sum where the row allows (3 flops of its ~20).
         shift::with_exact_shift!(sh, m, min, s2 => {
-            row_body::<F, S, _, true>(ctx, offs, s2, xs, m, acc, &mut sc.out)
+            row_body::<F, S, _, true>(ctx, offs, s2, xs, (m, min), acc, &mut sc.out)
         });
     } else {
-        row_body::<F, S, Sh, false>(ctx, offs, sh, xs, m, acc, &mut sc.out);
+        row_body::<F, S, Sh, false>(ctx, offs, sh, xs, (m, min), acc, &mut sc.out);
     }
 }
 
-/// One row with a finite maximum `m` (and, for the finishing kinds, its sum `acc`).
+/// One row with a finite maximum `m` and minimum `min` (-inf where not known) (and, for
+/// the finishing kinds, its sum `acc`).
 #[inline(always)]
 fn row_body<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     ctx: &Ctx<'_, F>,
     offs: &[isize; MAX_OPS],
     sh: Sh,
     xs: &[F],
-    m: F,
+    (m, min): (F, F),
     acc: row::Acc,
     buf: &mut Vec<F>,
 ) {
@@ -596,7 +597,8 @@ fn row_body<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
                 }
                 Kind::LogSoftmax => {
                     let acc = row::sum_exp::<F, S, Sh, NORMAL>(xs, m, sh);
-                    row::log_shift::<F, S, Sh>(xs, m, sh, row::log_of_sum::<F>(acc), out);
+                    let ls = row::log_of_sum::<F>(acc);
+                    row::log_shift::<F, S, Sh>(xs, m, min, sh, ls, out);
                 }
                 Kind::Finish => {
                     row::exp_scale::<F, S, Sh, NORMAL>(xs, m, sh, F::recip(acc.value()), out)
@@ -604,6 +606,7 @@ fn row_body<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
                 _ => row::log_shift::<F, S, Sh>(
                     xs,
                     m,
+                    min,
                     sh,
                     row::log_of_sum::<F>(row::Acc { count: 0.0, ..acc }),
                     out,
@@ -1384,8 +1387,8 @@ impl<F: Float> Job for WriteJob<'_, F> {
             (false, false) => {
                 row::exp_scale_spanned::<F, S, Temp<F>>(xs, m, min, Temp::new(t), inv, out)
             }
-            (true, true) => row::log_shift::<F, S, Unit>(xs, m, Unit, ls, out),
-            (true, false) => row::log_shift::<F, S, Temp<F>>(xs, m, Temp::new(t), ls, out),
+            (true, true) => row::log_shift::<F, S, Unit>(xs, m, min, Unit, ls, out),
+            (true, false) => row::log_shift::<F, S, Temp<F>>(xs, m, min, Temp::new(t), ls, out),
         }
         if !ctx.out_direct {
             // SAFETY: offs is a row of this request.

@@ -7,7 +7,7 @@
 
 use crate::elem::{DType, Float};
 use crate::kernels::log;
-use crate::kernels::shift::{self, Shift};
+use crate::kernels::shift::{self, Form, Shift};
 use crate::simd::Simd;
 
 /// Independent accumulators per reduction: enough for one 512-bit register of f32.
@@ -332,18 +332,34 @@ pub fn exp_scale_spanned<F: Float, S: Simd, Sh: Shift<F>>(
 }
 
 /// `out = (x - m) / T - log_sum`, rounded once (see `Shift::log_out`), so that the winning
-/// class keeps its digits.
+/// class keeps its digits. `min` is at most every value of `x` (-inf if not known): where
+/// it allows (`Shift::log_form`), the exact first subtraction takes the cheaper Fast2Sum.
 #[inline(always)]
 pub fn log_shift<F: Float, S: Simd, Sh: Shift<F>>(
     x: &[F],
     m: F,
+    min: F,
     sh: Sh,
     log_sum: (f64, f64),
     out: &mut [F],
 ) {
     let c = shift::log_const(m, log_sum);
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = sh.log_out::<S>(v, m, c, log_sum);
+    match sh.log_form(c.0, min) {
+        Form::XFirst => {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = shift::log_out_fast::<F, true>(v, c);
+            }
+        }
+        Form::MaxFirst => {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = shift::log_out_fast::<F, false>(v, c);
+            }
+        }
+        Form::Own => {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = sh.log_out::<S>(v, m, c, log_sum);
+            }
+        }
     }
 }
 
@@ -663,7 +679,7 @@ mod tests {
         let s = sum_exp::<f32, Generic, Unit, false>(&x, m, Unit);
         let l = log_of_sum::<f32>(s);
         let mut out = [0.0f32; 2];
-        log_shift::<f32, Generic, Unit>(&x, m, Unit, l, &mut out);
+        log_shift::<f32, Generic, Unit>(&x, m, f32::NEG_INFINITY, Unit, l, &mut out);
         let want = -(-30.0f64).exp().ln_1p();
         assert!(
             ((f64::from(out[0]) - want) / want).abs() < 1e-6,
@@ -671,6 +687,52 @@ mod tests {
             out[0]
         );
         assert_eq!(out[1], (-30.0 - l.0 - l.1) as f32);
+    }
+
+    /// Where the row's minimum allows Fast2Sum for `x - c`, log_shift gives the TwoSum
+    /// form's bits: rows over many scales and offsets, each form exercised.
+    fn fast_log_forms_match<F: Float>() {
+        let mut state = 0x853c_49e6_748f_ea9bu64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut seen = [0usize; 3];
+        for _ in 0..5_000 {
+            let scale = 2f64.powf(next() * 30.0 - 10.0);
+            let offset = (next() - 0.6) * scale * 4.0;
+            let mut x: Vec<F> = (0..40)
+                .map(|_| F::from_f64(offset + (next() - 0.5) * scale))
+                .collect();
+            if next() < 0.1 {
+                x[7] = F::NEG_INF;
+            }
+            let (m, min) = max_min_portable(&x);
+            let l = log_of_sum::<F>(sum_exp::<F, Generic, Unit, false>(&x, m, Unit));
+            seen[Unit.log_form(shift::log_const(m, l).0, min) as usize] += 1;
+            let (mut fast, mut own) = (vec![F::ZERO; x.len()], vec![F::ZERO; x.len()]);
+            log_shift::<F, Generic, Unit>(&x, m, min, Unit, l, &mut fast);
+            log_shift::<F, Generic, Unit>(&x, m, F::NEG_INF, Unit, l, &mut own);
+            for (a, b) in fast.iter().zip(&own) {
+                assert_eq!(
+                    a.to_f64().to_bits(),
+                    b.to_f64().to_bits(),
+                    "m {m:?} min {min:?}"
+                );
+            }
+        }
+        assert!(
+            seen.iter().all(|&n| n > 200),
+            "every form exercised: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn fast_log_forms_give_the_same_bits() {
+        fast_log_forms_match::<f32>();
+        fast_log_forms_match::<f64>();
     }
 
     #[test]

@@ -31,6 +31,13 @@ pub trait Shift<F: Float>: Copy + Send + Sync {
     fn exact_form(self, _m: F, _min: F) -> Form {
         Form::Own
     }
+    /// Which exact form of `x - c` serves every `x` in [`min`, `c`], for the log_softmax
+    /// output with `c` the first part of `log_const` (at least the row's maximum):
+    /// `Form::XFirst` or `MaxFirst` mean `log_out_fast` gives `log_out`'s result.
+    #[inline(always)]
+    fn log_form(self, _c: F, _min: F) -> Form {
+        Form::Own
+    }
 }
 
 /// The forms `x - m` can be made in exactly (see `Shift::exact_form`). Dekker's Fast2Sum
@@ -99,12 +106,16 @@ impl<F: Float> Shift<F> for Unit {
     /// `Float::log_elem` at about half its cost in f32, which there works in f64.
     #[inline(always)]
     fn log_out<S: Simd>(self, x: F, _m: F, c: (F, F), _log_sum: (f64, f64)) -> F {
-        let (s, t) = two_diff(x, c.0);
-        // x = -inf, or x - c beyond the range (t is NaN then): the limit.
-        if s == F::NEG_INF {
-            s
+        log_finish(two_diff(x, c.0), c.1)
+    }
+    /// `exact_form` with `c` for the maximum: its reasoning holds for any `c` at least as
+    /// large as every value of the row.
+    #[inline(always)]
+    fn log_form(self, c: F, min: F) -> Form {
+        if c.to_f64().is_finite() {
+            self.exact_form(c, min)
         } else {
-            s + (t - c.1)
+            Form::Own
         }
     }
     #[inline(always)]
@@ -120,6 +131,24 @@ impl<F: Float> Shift<F> for Unit {
             Form::Own
         }
     }
+}
+
+/// `(x - c.0) - c.1` from the exact `x - c.0 = s + t`, rounded once.
+#[inline(always)]
+fn log_finish<F: Float>((s, t): (F, F), c_lo: F) -> F {
+    // x = -inf, or x - c beyond the range (t is NaN then): the limit.
+    if s == F::NEG_INF {
+        s
+    } else {
+        s + (t - c_lo)
+    }
+}
+
+/// `Unit::log_out` with `x - c.0` made by Fast2Sum (3 flops instead of TwoSum's 6), for rows
+/// where `Shift::log_form` gave that form: the same result.
+#[inline(always)]
+pub fn log_out_fast<F: Float, const X_FIRST: bool>(x: F, c: (F, F)) -> F {
+    log_finish(fast_diff::<F, X_FIRST>(x, c.0), c.1)
 }
 
 /// Temperature 1 where `Form::XFirst` holds.
@@ -157,6 +186,10 @@ macro_rules! fast_unit {
             #[inline(always)]
             fn log_out<S: Simd>(self, x: F, m: F, c: (F, F), log_sum: (f64, f64)) -> F {
                 Unit.log_out::<S>(x, m, c, log_sum)
+            }
+            #[inline(always)]
+            fn log_form(self, c: F, min: F) -> Form {
+                Unit.log_form(c, min)
             }
         }
     };

@@ -488,9 +488,11 @@ mod tests {
         store(&out, d, &mut got);
         for r in 0..TILE {
             let mut want = vec![0.0; d];
+            let row = &x[r * d..(r + 1) * d];
             crate::kernels::row::log_shift::<f32, Generic, Unit>(
-                &x[r * d..(r + 1) * d],
+                row,
                 m[r],
+                crate::kernels::row::max_min_portable(row).1,
                 Unit,
                 logs.get(r),
                 &mut want,
