@@ -692,20 +692,10 @@ mod tests {
     /// Where the row's minimum allows Fast2Sum for `x - c`, log_shift gives the TwoSum
     /// form's bits: rows over many scales and offsets, each form exercised.
     fn fast_log_forms_match<F: Float>() {
-        let mut state = 0x853c_49e6_748f_ea9bu64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = shift::testing::uniform(0x853c_49e6_748f_ea9b);
         let mut seen = [0usize; 3];
         for _ in 0..5_000 {
-            let scale = 2f64.powf(next() * 30.0 - 10.0);
-            let offset = (next() - 0.6) * scale * 4.0;
-            let mut x: Vec<F> = (0..40)
-                .map(|_| F::from_f64(offset + (next() - 0.5) * scale))
-                .collect();
+            let mut x: Vec<F> = shift::testing::row(&mut next, (-10.0, 30.0), 40);
             if next() < 0.1 {
                 x[7] = F::NEG_INF;
             }

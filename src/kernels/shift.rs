@@ -234,8 +234,38 @@ impl<F: Float> Shift<F> for Temp<F> {
     }
 }
 
+/// Random rows for the tests of the exact forms, here and in `row`.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::elem::Float;
+
+    /// Numbers in [0, 1) from a xorshift generator: a fixed stream, no dependency.
+    pub fn uniform(mut state: u64) -> impl FnMut() -> f64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// `len` values spread over a random scale in [2^lo, 2^(lo + span)), mostly below 0.
+    pub fn row<F: Float>(
+        next: &mut impl FnMut() -> f64,
+        (lo, span): (f64, f64),
+        len: usize,
+    ) -> Vec<F> {
+        let scale = 2f64.powf(next() * span + lo);
+        let offset = (next() - 0.6) * scale * 4.0;
+        (0..len)
+            .map(|_| F::from_f64(offset + (next() - 0.5) * scale))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::testing::{row as random_row, uniform};
     use super::*;
     use crate::simd::Generic;
 
@@ -243,13 +273,7 @@ mod tests {
     /// (to within a hair: the reference itself is f64), over exponents near and far.
     #[test]
     fn unit_log_out_is_rounded_once() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = uniform(0x9e37_79b9_7f4a_7c15);
         for _ in 0..200_000 {
             let scale = 10f64.powf(next() * 8.0 - 4.0);
             let m = ((next() - 0.5) * scale) as f32;
@@ -280,20 +304,10 @@ mod tests {
     /// `two_diff`'s `(hi, lo)` for every value of the row: random rows over many scales and
     /// offsets, and values at the edges of the maximum's binade.
     fn fast_forms_are_exact<F: Float>() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = uniform(0x2545_f491_4f6c_dd1d);
         let mut seen = [0usize; 3];
         for _ in 0..20_000 {
-            let scale = 2f64.powf(next() * 40.0 - 20.0);
-            let offset = (next() - 0.6) * scale * 4.0;
-            let mut row: Vec<F> = (0..16)
-                .map(|_| F::from_f64(offset + (next() - 0.5) * scale))
-                .collect();
+            let mut row: Vec<F> = random_row(&mut next, (-20.0, 40.0), 16);
             let m = row
                 .iter()
                 .copied()
