@@ -1263,8 +1263,9 @@ impl<F: Float> Job for StatsJob<'_, F> {
             _ => own,
         };
         let t = ctx.shift_for(&offs);
-        let terms = self.keep_terms && m > F::NEG_INF && m < F::INF;
-        let acc = if self.max_only || !(m > F::NEG_INF && m < F::INF) {
+        let finite = m > F::NEG_INF && m < F::INF;
+        let terms = self.keep_terms && finite;
+        let acc = if self.max_only || !finite {
             row::Acc::default()
         } else if terms {
             // SAFETY: out_direct (`keeps_terms`); this task owns this superblock of the row.

@@ -308,10 +308,7 @@ mod tests {
         let mut seen = [0usize; 3];
         for _ in 0..20_000 {
             let mut row: Vec<F> = random_row(&mut next, (-20.0, 40.0), 16);
-            let m = row
-                .iter()
-                .copied()
-                .fold(F::NEG_INF, |a, b| if b > a { b } else { a });
+            let m = crate::kernels::row::max(&row);
             // At the edge of the maximum's binade [2^k, 2^(k+1)): a negative value just
             // inside it, one just past it, and the maximum's negative.
             let k = m.to_f64().abs().log2().floor();
@@ -322,10 +319,7 @@ mod tests {
                     row.push(v);
                 }
             }
-            let min = row
-                .iter()
-                .copied()
-                .fold(F::INF, |a, b| if b < a { b } else { a });
+            let min = crate::kernels::row::min(&row);
             let form = Unit.exact_form(m, min);
             seen[form as usize] += 1;
             for &x in &row {
