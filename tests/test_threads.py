@@ -27,6 +27,7 @@ from conftest import (
     run_everywhere,
     using_isa,
 )
+from softmax_rs import _core
 
 Array = npt.NDArray[Any]
 
@@ -233,9 +234,10 @@ def test_column_tiles_cut_by_thread_count_give_the_same_bits() -> None:
     """Non-last axes cut their columns into tiles by the thread count (one tile of all 2000
     columns on one thread, 1024 and 976 on more), so each column must come out the same
     whichever tile it lands in: also beside columns with NaN, +inf or no mass, which are
-    redone alone, and in place, where their inputs must survive the tile's write pass."""
+    redone alone, and in place, where their inputs must survive the tile's write pass.
+    (60 rows: too few to be cut into chunks of rows instead, as the next test's are.)"""
     rng = np.random.default_rng(11)
-    x = (rng.standard_normal((300, 2000)) * 4).astype(np.float32)
+    x = (rng.standard_normal((60, 2000)) * 4).astype(np.float32)
     # All in the first tile, so that on two threads and more the second has none.
     x[7, 3] = np.nan
     x[:, 200] = -np.inf
@@ -273,6 +275,75 @@ def test_column_tiles_cut_by_thread_count_give_the_same_bits() -> None:
             r = f(y, axis=0, out=y)
             assert r is y
             assert y.tobytes() == results[(isa, n)], (name, isa, n, "in place")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_chunks_of_rows_give_the_same_bits(dtype: type) -> None:
+    """A lone tile of few columns over a long axis is cut into chunks of rows (here 3: rows
+    0-1375, 1376-2751 and 2752-3999), fixed by the shape, whose statistics are merged in
+    order between passes: every thread count gives the same bits, within the reference's
+    bounds, with NaN, +inf and no mass in different chunks, a column whose maximum is in the
+    last chunk only, in place, at a temperature, and from given (max, sumexp)."""
+    rng = np.random.default_rng(12)
+    x: Array = (rng.standard_normal((4000, 48)) * 4).astype(dtype)
+    x[100, 3] = np.nan  # first chunk
+    x[3000, 11] = np.nan  # last chunk
+    x[:, 7] = -np.inf
+    x[[2000, 3900], 9] = np.inf  # middle and last chunks
+    x[:, 20] += 1000.0
+    x[:1376, 30] = -np.inf  # no mass in the first chunk
+    x[3999, 31] = 60.0  # the maximum in the last row
+    bad = [3, 7, 9, 11]
+    clean = [j for j in range(48) if j not in bad]
+    before = x.copy()
+    for name in ("softmax", "log_softmax", "logsumexp"):
+        f = ALL_OPS[name]
+        for temp in (1.0, 0.7):
+
+            def call(f: Callable[..., Any] = f, temp: float = temp) -> bytes:
+                return np.ascontiguousarray(f(x, axis=0, temperature=temp)).tobytes()
+
+            results = run_everywhere(call)
+            for isa in isas():
+                first = results[(isa, 1)]
+                assert {results[(isa, n)] for n in THREAD_COUNTS} == {first}, (name, isa)
+                got: Array = np.frombuffer(first, dtype)
+                if name == "logsumexp":
+                    assert np.isnan(got[[3, 11]]).all() and got[9] == np.inf
+                    assert got[7] == -np.inf
+                    check_op(name, got[clean], x[:, clean], 0, temperature=temp)
+                    continue
+                got = got.reshape(x.shape)
+                assert np.isnan(got[:, [3, 7, 11]]).all()
+                want_inf = 0.5 if name == "softmax" else dtype(-np.log(2.0))
+                assert (got[[2000, 3900], 9] == want_inf).all()
+                check_op(name, got[:, clean], x[:, clean], 0, temperature=temp)
+                for n in THREAD_COUNTS:
+                    with using_isa(isa), sr.threads(n):
+                        y = x.copy()
+                        assert f(y, axis=0, temperature=temp, out=y) is y
+                    assert y.tobytes() == first, (name, isa, n, temp, "in place")
+        assert np.array_equal(x, before, equal_nan=True)
+    for log in (False, True):
+
+        def finish(log: bool = log) -> bytes:
+            m, s = _core.row_stats(x, 0)
+            return np.ascontiguousarray(_core.finish(x, 0, m, s, log=log)).tobytes()
+
+        results = run_everywhere(finish)
+        # The stats come rounded to the dtype, so the results are checked against the
+        # direct ones: within a few ulps (and, for log_softmax, one of 0).
+        f = ALL_OPS["log_softmax" if log else "softmax"]
+        eps = float(np.finfo(dtype).eps)
+        for isa in isas():
+            first = results[(isa, 1)]
+            assert {results[(isa, n)] for n in THREAD_COUNTS} == {first}, (log, isa)
+            fin: Array = np.frombuffer(first, dtype).reshape(x.shape)
+            with using_isa(isa):
+                direct = f(x, axis=0)
+            atol = eps if log else 0.0
+            np.testing.assert_allclose(fin[:, clean], direct[:, clean], 8 * eps, atol)
+            assert np.isnan(fin[:, [3, 7, 11]]).all()
 
 
 # ------------------------------------------------------------------------------------------

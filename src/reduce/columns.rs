@@ -1,6 +1,15 @@
 //! The column path: reductions over a strided axis whose inner axis is contiguous.
+//!
+//! Each reduced index is read as one contiguous run of columns, with per-column state in
+//! small buffers. The columns are cut into tiles, each one task that makes all three passes
+//! (max, sums, write) over its columns. Where that leaves one tile (one outer index and at
+//! most `COLUMN_TILE` columns) over a long reduced axis, the tile is cut along that axis into
+//! chunks of rows instead, and each pass runs over the chunks in parallel, their statistics
+//! merged in order between passes: full-width runs on every thread, and work for all of
+//! them even where there are a few columns only.
 
 use std::ops::Range;
+use std::sync::Mutex;
 
 use super::{
     in_waves, one_row, put_stats, Ctx, Interrupted, Kind, Scratch, OUT, STAT_M, STAT_S, X,
@@ -21,6 +30,17 @@ const COLUMN_TILE: usize = 4096;
 /// The shortest run, in bytes, that column tiles are cut to for threads.
 const COLUMN_SPLIT_MIN_BYTES: usize = 4096;
 
+/// A lone tile (one outer index, every column) is cut along the reduced axis into chunks of
+/// at least this many elements...
+const CHUNK_MIN_ELEMS: usize = 1 << 16;
+/// ...and at least this many rows, so that each chunk's per-column statistics (24 bytes a
+/// column) stay small beside its data...
+const CHUNK_MIN_ROWS: usize = 128;
+/// ...and at most this many chunks, which bounds the statistics kept between passes and the
+/// serial work of merging them. PERF: (2048, 2048) f32 axis 0 softmax on one thread lost 13%
+/// to 32 chunks of 64 rows (their merge, and page faults on their statistics).
+const MAX_CHUNKS: usize = 16;
+
 struct ColumnJob<'a, F> {
     ctx: &'a Ctx<'a, F>,
     /// Outer axes other than the inner one.
@@ -38,6 +58,22 @@ pub(super) fn run_columns<F: Float>(
     let inner = *l.outer.last().expect("column path has an inner axis");
     let rest = &l.outer[..l.outer.len() - 1];
     let n_rest: usize = rest.iter().map(|d| d.len).product();
+    let rows = chunk_rows(ctx.d, inner.len);
+    if n_rest == 1 && inner.len <= COLUMN_TILE && ctx.d > rows {
+        let col = ColumnJob {
+            ctx,
+            rest,
+            inner,
+            tile: inner.len,
+            tiles: 1,
+        };
+        let t = ctx.req.temperature;
+        return if t == 1.0 {
+            run_chunked(&col, rows, Unit, interrupted)
+        } else {
+            run_chunked(&col, rows, Temp::new(t), interrupted)
+        };
+    }
     let threads = if n_rest * inner.len * ctx.d >= parallel::PAR_MIN_ELEMS {
         parallel::num_threads()
     } else {
@@ -85,6 +121,17 @@ fn column_tile(cols: usize, parts: usize, size: usize) -> usize {
         .max(1)
 }
 
+/// Rows per chunk for a lone tile of `w` columns over `d` reduced indices (one chunk when
+/// this is `d` or more). From the shape alone, so that every thread count sums alike; a
+/// multiple of `COL_FOLD`, so that chunks fold their sums where one tile would.
+fn chunk_rows(d: usize, w: usize) -> usize {
+    CHUNK_MIN_ELEMS
+        .div_ceil(w.max(1))
+        .max(CHUNK_MIN_ROWS)
+        .max(d.div_ceil(MAX_CHUNKS))
+        .next_multiple_of(column::COL_FOLD)
+}
+
 impl<F: Float> Job for ColumnJob<'_, F> {
     #[inline(always)]
     fn run<S: Simd>(&self, task: usize) {
@@ -95,6 +142,96 @@ impl<F: Float> Job for ColumnJob<'_, F> {
             self.tile_of::<S, Temp<F>>(task, Temp::new(t));
         }
     }
+}
+
+/// Where a tile lies: the offsets of its first column at reduced index 0, and its width.
+#[derive(Clone, Copy)]
+struct TileAt {
+    offs: [isize; MAX_OPS],
+    w: usize,
+}
+
+/// Per-column maximum and minimum over some rows of a tile, NaN ignored.
+struct ColRange<F> {
+    m: Vec<F>,
+    min: Vec<F>,
+}
+
+impl<F: Float> ColRange<F> {
+    /// Fold in the range of later rows (on ties the earlier value stays, as row by row).
+    fn merge(&mut self, later: &ColRange<F>) {
+        for (a, &v) in self.m.iter_mut().zip(&later.m) {
+            *a = if v > *a { v } else { *a };
+        }
+        for (a, &v) in self.min.iter_mut().zip(&later.min) {
+            *a = if v < *a { v } else { *a };
+        }
+    }
+
+    /// Each column's shift for the sums: its maximum, or a neutral 0 where that is not
+    /// finite (such columns are redone one by one). Also which columns those are, and whether
+    /// every other column suits `Float::exp_normal` (see `row::normal_range`).
+    fn shifts<Sh: Shift<F>>(self, sh: Sh) -> (Vec<F>, Vec<bool>, bool) {
+        let ColRange { mut m, min } = self;
+        let special: Vec<bool> = m.iter().map(|&v| !(v > F::NEG_INF && v < F::INF)).collect();
+        let normal = (0..m.len()).all(|j| special[j] || row::normal_range(m[j], min[j], sh));
+        for (mv, &sp) in m.iter_mut().zip(&special) {
+            if sp {
+                *mv = F::ZERO;
+            }
+        }
+        (m, special, normal)
+    }
+}
+
+/// Per-column sums of the terms over some rows of a tile: compensated `hi + lo` of those
+/// below the maximum, and the exact ones counted apart (see `row::Acc`).
+struct ColSums {
+    hi: Vec<f64>,
+    lo: Vec<f64>,
+    ones: Vec<f64>,
+}
+
+/// Each column's sum minus one, from its chunks' sums in row order (compensated across
+/// chunks too); NaN for the `special` columns. Minus one: the count and the rest stay apart
+/// until log1p, as in `row::Acc::minus_one`. One chunk gives what one tile gave.
+fn sums_minus_one(chunks: &[ColSums], special: &[bool]) -> Vec<f64> {
+    let w = special.len();
+    let (mut hi, mut lo, mut ones) = (vec![0.0f64; w], vec![0.0f64; w], vec![0.0f64; w]);
+    for c in chunks {
+        for j in 0..w {
+            // Fast2Sum on the larger and smaller: the sums of finite columns are >= 0.
+            let (h, v) = (hi[j], c.hi[j]);
+            let t = h + v;
+            lo[j] += if h >= v { (h - t) + v } else { (v - t) + h };
+            lo[j] += c.lo[j];
+            hi[j] = t;
+            ones[j] += c.ones[j];
+        }
+    }
+    (0..w)
+        .map(|j| {
+            if special[j] {
+                f64::NAN
+            } else {
+                (ones[j] - 1.0) + (hi[j] + lo[j])
+            }
+        })
+        .collect()
+}
+
+/// What the write pass needs, per column of a tile.
+struct WritePlan<F> {
+    m: Vec<F>,
+    /// The columns it writes: the runs between the bad ones, which are redone one by one
+    /// (in place, writing them here would overwrite their inputs).
+    runs: Vec<Range<usize>>,
+    /// log_softmax: each column's log of its sum, and `shift::log_const`.
+    logs: Vec<(f64, f64)>,
+    c: Vec<(F, F)>,
+    /// softmax: 1 / sum as `inv_hi + inv_lo`.
+    inv_hi: Vec<F>,
+    inv_lo: Vec<F>,
 }
 
 impl<F: Float> ColumnJob<'_, F> {
@@ -108,173 +245,232 @@ impl<F: Float> ColumnJob<'_, F> {
             .cast::<F>()
     }
 
-    #[inline(always)]
-    fn tile_of<S: Simd, Sh: Shift<F>>(&self, task: usize, sh: Sh) {
-        let ctx = self.ctx;
-        let req = ctx.req;
+    fn tile_at(&self, task: usize) -> TileAt {
         let (o, t) = (task / self.tiles, task % self.tiles);
         let j0 = t * self.tile;
-        let w = self.tile.min(self.inner.len - j0);
         let mut offs = Walker::at(self.rest, o).offsets;
         for (k, off) in offs.iter_mut().enumerate() {
             *off += self.inner.strides[k] * j0 as isize;
         }
-        let d = ctx.d;
-        let xrow = |i: usize| -> &[F] {
-            // SAFETY: the column path requires aligned, contiguous F across the inner axis.
-            unsafe { std::slice::from_raw_parts(self.row_ptr(X, &offs, i), w) }
+        TileAt {
+            offs,
+            w: self.tile.min(self.inner.len - j0),
+        }
+    }
+
+    #[inline(always)]
+    fn xrow(&self, t: &TileAt, i: usize) -> &[F] {
+        // SAFETY: the column path requires aligned, contiguous F across the inner axis.
+        unsafe { std::slice::from_raw_parts(self.row_ptr(X, &t.offs, i), t.w) }
+    }
+
+    /// # Safety
+    /// The caller's task owns reduced index `i` of this tile in `out`, and holds no other
+    /// reference to it (in place, none to the same row of x either).
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn outrow(&self, t: &TileAt, i: usize) -> &mut [F] {
+        // SAFETY: out is aligned contiguous F across the inner axis (column path condition);
+        // ownership as the caller promises.
+        unsafe { std::slice::from_raw_parts_mut(self.row_ptr(OUT, &t.offs, i), t.w) }
+    }
+
+    /// Softmax leaves each term in out on the way and scales it there, so each exponential
+    /// is made once. Not in place: a column found bad by its sum is redone from x.
+    fn terms_in_out(&self) -> bool {
+        self.ctx.req.kind == Kind::Softmax && !self.ctx.req.in_place
+    }
+
+    /// Three passes over every row of one tile.
+    #[inline(always)]
+    fn tile_of<S: Simd, Sh: Shift<F>>(&self, task: usize, sh: Sh) {
+        let t = self.tile_at(task);
+        let d = self.ctx.d;
+        let (m, s1) = if self.ctx.req.kind.is_finish() {
+            self.given_stats(&t)
+        } else {
+            let (m, special, normal) = self.range_of(&t, 0..d).shifts(sh);
+            let sums = self.sums_of::<S, Sh>(&t, 0..d, &m, normal, sh);
+            let s1 = sums_minus_one(&[sums], &special);
+            (m, s1)
         };
-        let outrow = |i: usize| -> &mut [F] {
-            // SAFETY: out is aligned contiguous F across the inner axis (column path
-            // condition); this task owns these w columns, and callers hold one row at a time.
-            unsafe { std::slice::from_raw_parts_mut(self.row_ptr(OUT, &offs, i), w) }
+        let (plan, bad) = self.conclude(&t, m, &s1, sh);
+        if let Some(p) = plan {
+            self.write_rows::<S, Sh>(&t, 0..d, &p, sh);
+        }
+        if !bad.is_empty() {
+            self.redo_columns::<S, Sh>(&t.offs, &bad, sh);
+        }
+    }
+
+    /// The maximum and sum minus one of each column, as given (the finish kinds).
+    fn given_stats(&self, t: &TileAt) -> (Vec<F>, Vec<f64>) {
+        let mut co = t.offs;
+        let mut m = Vec::with_capacity(t.w);
+        let mut s1 = Vec::with_capacity(t.w);
+        for _ in 0..t.w {
+            m.push(self.ctx.get_stat(STAT_M, &co));
+            s1.push(self.ctx.get_stat(STAT_S, &co).to_f64() - 1.0);
+            for (c, s) in co.iter_mut().zip(self.inner.strides) {
+                *c += s;
+            }
+        }
+        (m, s1)
+    }
+
+    #[inline(always)]
+    fn range_of(&self, t: &TileAt, rows: Range<usize>) -> ColRange<F> {
+        let mut r = ColRange {
+            m: vec![F::NEG_INF; t.w],
+            min: vec![F::INF; t.w],
         };
-        let kind = req.kind;
-        let mut m = vec![F::NEG_INF; w];
-        let mut s_tot = vec![0.0f64; w];
-        // Softmax leaves each term in out on the way and scales it there, so each exponential
-        // is made once. Not in place: a column found bad by its sum is redone from x.
-        let terms_in_out = kind == Kind::Softmax && !req.in_place;
-        if kind.is_finish() {
-            let mut co = offs;
-            for j in 0..w {
-                m[j] = ctx.get_stat(STAT_M, &co);
-                s_tot[j] = ctx.get_stat(STAT_S, &co).to_f64();
+        for i in rows {
+            column::max_min_update(&mut r.m, &mut r.min, self.xrow(t, i));
+        }
+        r
+    }
+
+    /// The sums of `rows` relative to the shifts `m` (see `ColRange::shifts`), leaving the
+    /// terms in out where `terms_in_out`. `rows` starts at a multiple of `COL_FOLD`.
+    #[inline(always)]
+    fn sums_of<S: Simd, Sh: Shift<F>>(
+        &self,
+        t: &TileAt,
+        rows: Range<usize>,
+        m: &[F],
+        normal: bool,
+        sh: Sh,
+    ) -> ColSums {
+        let w = t.w;
+        let terms = self.terms_in_out();
+        let mut sums = ColSums {
+            hi: vec![0.0; w],
+            lo: vec![0.0; w],
+            ones: vec![0.0; w],
+        };
+        let mut part = vec![F::ZERO; w];
+        let mut ones = vec![F::ZERO; w];
+        let end = rows.end;
+        for i in rows {
+            let (x, p, c) = (self.xrow(t, i), &mut part, &mut ones);
+            if terms {
+                // SAFETY: this task owns row i of the tile; not in place (`terms_in_out`).
+                let out = unsafe { self.outrow(t, i) };
+                if normal {
+                    column::sum_update_into::<F, S, Sh, true>(p, c, x, m, sh, out);
+                } else {
+                    column::sum_update_into::<F, S, Sh, false>(p, c, x, m, sh, out);
+                }
+            } else if normal {
+                column::sum_update::<F, S, Sh, true>(p, c, x, m, sh);
+            } else {
+                column::sum_update::<F, S, Sh, false>(p, c, x, m, sh);
+            }
+            if (i + 1) % column::COL_FOLD == 0 || i + 1 == end {
+                column::fold_compensated(&mut sums.hi, &mut sums.lo, &mut part);
+                column::fold(&mut sums.ones, &mut ones);
+            }
+        }
+        sums
+    }
+
+    /// From each column's maximum (or shift) `m` and sum minus one `s1`: logsumexp and the
+    /// stats kinds store theirs; softmax and log_softmax get what their write pass needs.
+    /// Also the bad columns (no finite maximum, or NaN), to be redone one by one.
+    fn conclude<Sh: Shift<F>>(
+        &self,
+        t: &TileAt,
+        m: Vec<F>,
+        s1: &[f64],
+        sh: Sh,
+    ) -> (Option<WritePlan<F>>, Vec<usize>) {
+        let ctx = self.ctx;
+        let bad: Vec<usize> = (0..t.w)
+            .filter(|&j| !(m[j] > F::NEG_INF && m[j] < F::INF) || s1[j].is_nan())
+            .collect();
+        if !ctx.req.kind.writes_rows() {
+            let mut co = t.offs;
+            for (&mv, &mo) in m.iter().zip(s1) {
+                let acc = row::Acc {
+                    hi: mo,
+                    lo: 0.0,
+                    count: 1.0,
+                };
+                put_stats(ctx, &co, sh.apply(mv.to_f64()), mv, acc);
                 for (c, s) in co.iter_mut().zip(self.inner.strides) {
                     *c += s;
                 }
             }
+            return (None, bad);
+        }
+        let mut plan = WritePlan {
+            runs: good_runs(&bad, t.w),
+            logs: Vec::new(),
+            c: Vec::new(),
+            inv_hi: Vec::new(),
+            inv_lo: Vec::new(),
+            m,
+        };
+        if ctx.req.kind.is_log() {
+            let sums: Vec<row::Acc> = s1
+                .iter()
+                .map(|&mo| row::Acc {
+                    hi: mo,
+                    lo: 0.0,
+                    count: 1.0,
+                })
+                .collect();
+            plan.logs = row::log_of_sums::<F>(&sums);
+            plan.c = (plan.m.iter().zip(&plan.logs))
+                .map(|(&mv, &ls)| shift::log_const(mv, ls))
+                .collect();
         } else {
-            let mut min = vec![F::INF; w];
-            for i in 0..d {
-                column::max_min_update(&mut m, &mut min, xrow(i));
-            }
-            // Non-finite maxima use a neutral 0 here and are redone column by column below.
-            let special: Vec<bool> = m.iter().map(|&v| !(v > F::NEG_INF && v < F::INF)).collect();
-            let normal = (0..w).all(|j| special[j] || row::normal_range(m[j], min[j], sh));
-            for (mv, &sp) in m.iter_mut().zip(&special) {
-                if sp {
-                    *mv = F::ZERO;
-                }
-            }
-            let mut part = vec![F::ZERO; w];
-            let mut ones = vec![F::ZERO; w];
-            let mut ones_tot = vec![0.0f64; w];
-            let mut s_lo = vec![0.0f64; w];
-            for i in 0..d {
-                let (x, p, c) = (xrow(i), &mut part, &mut ones);
-                match (terms_in_out, normal) {
-                    (true, true) => {
-                        column::sum_update_into::<F, S, Sh, true>(p, c, x, &m, sh, outrow(i))
-                    }
-                    (true, false) => {
-                        column::sum_update_into::<F, S, Sh, false>(p, c, x, &m, sh, outrow(i))
-                    }
-                    (false, true) => column::sum_update::<F, S, Sh, true>(p, c, x, &m, sh),
-                    (false, false) => column::sum_update::<F, S, Sh, false>(p, c, x, &m, sh),
-                }
-                if (i + 1) % column::COL_FOLD == 0 || i + 1 == d {
-                    column::fold_compensated(&mut s_tot, &mut s_lo, &mut part);
-                    column::fold(&mut ones_tot, &mut ones);
-                }
-            }
-            for (st, lo) in s_tot.iter_mut().zip(&s_lo) {
-                *st += lo;
-            }
-            for ((st, &c), &sp) in s_tot.iter_mut().zip(&ones_tot).zip(&special) {
-                // From here on s_tot holds sum - 1: the count and the rest stay apart until
-                // log1p, as in `row::Acc::minus_one`.
-                *st = if sp { f64::NAN } else { (c - 1.0) + *st };
-            }
+            (plan.inv_hi, plan.inv_lo) = s1.iter().map(|&mo| F::recip(1.0 + mo)).unzip();
         }
-        if kind.is_finish() {
-            for v in s_tot.iter_mut() {
-                *v -= 1.0;
-            }
-        }
-        // Columns with no finite maximum, or NaN, are redone one by one at the end, from x:
-        // the write pass covers only the runs of columns between them (in place, it would
-        // overwrite their inputs).
-        let bad: Vec<usize> = (0..w)
-            .filter(|&j| !(m[j] > F::NEG_INF && m[j] < F::INF) || s_tot[j].is_nan())
-            .collect();
-        let runs = good_runs(&bad, w);
-        match kind {
-            Kind::LogSumExp | Kind::Stats => {
-                let mut co = offs;
-                for j in 0..w {
-                    let acc = row::Acc {
-                        hi: s_tot[j],
-                        lo: 0.0,
-                        count: 1.0,
-                    };
-                    put_stats(ctx, &co, sh.apply(m[j].to_f64()), m[j], acc);
-                    for (c, s) in co.iter_mut().zip(self.inner.strides) {
-                        *c += s;
-                    }
+        (Some(plan), bad)
+    }
+
+    /// Write the results of `rows` (softmax or log_softmax).
+    #[inline(always)]
+    fn write_rows<S: Simd, Sh: Shift<F>>(
+        &self,
+        t: &TileAt,
+        rows: Range<usize>,
+        p: &WritePlan<F>,
+        sh: Sh,
+    ) {
+        let req = self.ctx.req;
+        let log = req.kind.is_log();
+        let terms = self.terms_in_out();
+        let mut copy = vec![F::ZERO; if req.in_place { t.w } else { 0 }];
+        for i in rows {
+            if terms {
+                // SAFETY: this task owns row i of the tile.
+                let out = unsafe { self.outrow(t, i) };
+                for r in p.runs.iter().cloned() {
+                    column::scale::<F, S>(&mut out[r.clone()], &p.inv_hi[r.clone()], &p.inv_lo[r]);
                 }
+                continue;
             }
-            _ => {
-                let log = kind.is_log();
-                let (logs, c) = if log {
-                    let sums: Vec<row::Acc> = s_tot
-                        .iter()
-                        .map(|&mo| row::Acc {
-                            hi: mo,
-                            lo: 0.0,
-                            count: 1.0,
-                        })
-                        .collect();
-                    let logs = row::log_of_sums::<F>(&sums);
-                    let c: Vec<(F, F)> = m
-                        .iter()
-                        .zip(&logs)
-                        .map(|(&mv, &ls)| shift::log_const(mv, ls))
-                        .collect();
-                    (logs, c)
+            // In place, the row is copied before `out` (the same memory) is borrowed.
+            let xr: &[F] = if req.in_place {
+                copy.copy_from_slice(self.xrow(t, i));
+                &copy
+            } else {
+                self.xrow(t, i)
+            };
+            // SAFETY: this task owns row i of the tile; in place, x's row is no longer
+            // borrowed (it was copied).
+            let out = unsafe { self.outrow(t, i) };
+            for r in p.runs.iter().cloned() {
+                let (o, x, mr) = (&mut out[r.clone()], &xr[r.clone()], &p.m[r.clone()]);
+                if log {
+                    column::log_shift::<F, S, Sh>(o, x, mr, &p.logs[r.clone()], &p.c[r], sh);
                 } else {
-                    (Vec::new(), Vec::new())
-                };
-                let (inv_hi, inv_lo): (Vec<F>, Vec<F>) = if log {
-                    (Vec::new(), Vec::new())
-                } else {
-                    s_tot.iter().map(|&mo| F::recip(1.0 + mo)).unzip()
-                };
-                let mut copy = vec![F::ZERO; if req.in_place { w } else { 0 }];
-                for i in 0..d {
-                    if terms_in_out {
-                        let out = outrow(i);
-                        for r in runs.iter().cloned() {
-                            column::scale::<F, S>(
-                                &mut out[r.clone()],
-                                &inv_hi[r.clone()],
-                                &inv_lo[r],
-                            );
-                        }
-                        continue;
-                    }
-                    // In place, the row is copied before `out` (the same memory) is borrowed.
-                    let xr: &[F] = if req.in_place {
-                        copy.copy_from_slice(xrow(i));
-                        &copy
-                    } else {
-                        xrow(i)
-                    };
-                    let out = outrow(i);
-                    for r in runs.iter().cloned() {
-                        let (o, x, mr) = (&mut out[r.clone()], &xr[r.clone()], &m[r.clone()]);
-                        if log {
-                            column::log_shift::<F, S, Sh>(o, x, mr, &logs[r.clone()], &c[r], sh);
-                        } else {
-                            let (ih, il) = (&inv_hi[r.clone()], &inv_lo[r]);
-                            column::exp_scale::<F, S, Sh>(o, x, mr, ih, il, sh);
-                        }
-                    }
+                    let (ih, il) = (&p.inv_hi[r.clone()], &p.inv_lo[r]);
+                    column::exp_scale::<F, S, Sh>(o, x, mr, ih, il, sh);
                 }
             }
-        }
-        if !bad.is_empty() {
-            self.redo_columns::<S, Sh>(&offs, &bad, sh);
         }
     }
 
@@ -306,6 +502,132 @@ impl<F: Float> ColumnJob<'_, F> {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// A lone tile cut into chunks of rows: each pass runs over the chunks in parallel, and the
+// chunks' statistics are merged in order between passes.
+
+type Slot<T> = Mutex<Option<T>>;
+
+fn slots<T>(n: usize) -> Vec<Slot<T>> {
+    (0..n).map(|_| Mutex::new(None)).collect()
+}
+
+fn put<T>(slot: &Slot<T>, v: T) {
+    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+}
+
+fn take<T>(slot: Slot<T>) -> T {
+    slot.into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .expect("every chunk ran")
+}
+
+enum Pass<'a, F> {
+    Range(&'a [Slot<ColRange<F>>]),
+    Sums {
+        m: &'a [F],
+        normal: bool,
+        out: &'a [Slot<ColSums>],
+    },
+    Write(&'a WritePlan<F>),
+    /// One task: the bad columns, one by one.
+    Redo(&'a [usize]),
+}
+
+/// One pass over a lone tile: task `c` takes rows `c * rows..(c + 1) * rows`.
+struct ChunkJob<'a, F, Sh> {
+    col: &'a ColumnJob<'a, F>,
+    tile: TileAt,
+    rows: usize,
+    sh: Sh,
+    pass: Pass<'a, F>,
+}
+
+impl<F: Float, Sh: Shift<F>> Job for ChunkJob<'_, F, Sh> {
+    #[inline(always)]
+    fn run<S: Simd>(&self, task: usize) {
+        let (col, t, sh) = (self.col, &self.tile, self.sh);
+        let rows = task * self.rows..((task + 1) * self.rows).min(col.ctx.d);
+        match self.pass {
+            Pass::Range(out) => put(&out[task], col.range_of(t, rows)),
+            Pass::Sums { m, normal, out } => {
+                put(&out[task], col.sums_of::<S, Sh>(t, rows, m, normal, sh))
+            }
+            Pass::Write(p) => col.write_rows::<S, Sh>(t, rows, p, sh),
+            Pass::Redo(bad) => col.redo_columns::<S, Sh>(&t.offs, bad, sh),
+        }
+    }
+}
+
+/// The lone tile of `col`, in chunks of `rows` rows (see `chunk_rows`).
+fn run_chunked<F: Float, Sh: Shift<F>>(
+    col: &ColumnJob<'_, F>,
+    rows: usize,
+    sh: Sh,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<(), Interrupted> {
+    let ctx = col.ctx;
+    let tile = col.tile_at(0);
+    let chunks = ctx.d.div_ceil(rows);
+    let elems = rows * tile.w;
+    // A fn rather than a closure: each pass borrows its own data for its own lifetime.
+    fn job<'a, F, Sh>(
+        col: &'a ColumnJob<'a, F>,
+        tile: TileAt,
+        rows: usize,
+        sh: Sh,
+        pass: Pass<'a, F>,
+    ) -> ChunkJob<'a, F, Sh> {
+        ChunkJob {
+            col,
+            tile,
+            rows,
+            sh,
+            pass,
+        }
+    }
+    let (m, s1) = if ctx.req.kind.is_finish() {
+        col.given_stats(&tile)
+    } else {
+        let ranges = slots(chunks);
+        in_waves(
+            &job(col, tile, rows, sh, Pass::Range(&ranges)),
+            chunks,
+            elems,
+            interrupted,
+        )?;
+        let mut ranges = ranges.into_iter().map(take);
+        let mut range = ranges.next().expect("two chunks or more");
+        for r in ranges {
+            range.merge(&r);
+        }
+        let (m, special, normal) = range.shifts(sh);
+        let sums = slots(chunks);
+        let pass = Pass::Sums {
+            m: &m,
+            normal,
+            out: &sums,
+        };
+        in_waves(&job(col, tile, rows, sh, pass), chunks, elems, interrupted)?;
+        let sums: Vec<ColSums> = sums.into_iter().map(take).collect();
+        let s1 = sums_minus_one(&sums, &special);
+        (m, s1)
+    };
+    let (plan, bad) = col.conclude(&tile, m, &s1, sh);
+    if let Some(p) = &plan {
+        in_waves(
+            &job(col, tile, rows, sh, Pass::Write(p)),
+            chunks,
+            elems,
+            interrupted,
+        )?;
+    }
+    if !bad.is_empty() {
+        parallel::run_range(&job(col, tile, rows, sh, Pass::Redo(&bad)), 0..1, 0);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,5 +649,52 @@ mod tests {
         assert_eq!(column_tile(1024, 2, 8), 512);
         assert_eq!(column_tile(20000, 1, 4), COLUMN_TILE);
         assert_eq!(column_tile(10, 3, 4), 10);
+    }
+
+    #[test]
+    fn lone_tiles_are_cut_into_chunks_by_shape() {
+        assert_eq!(chunk_rows(4000, 48), 1376); // 65536 / 48 = 1366 rows, to a multiple of 16
+        assert_eq!(chunk_rows(2048, 2048), 128); // at least 128 rows
+        assert_eq!(chunk_rows(1_000_000, 16), 62512); // at most 16 chunks
+        assert!(chunk_rows(120, 2000) >= 120); // one chunk: the tile path
+    }
+
+    #[test]
+    fn chunk_sums_merge_compensated_and_one_chunk_is_one_tile() {
+        let big = (1u64 << 53) as f64;
+        let chunk = |hi: f64, lo: f64, ones: f64| ColSums {
+            hi: vec![hi],
+            lo: vec![lo],
+            ones: vec![ones],
+        };
+        // Summed naively, 2^53 + 1 + 1 stays 2^53.
+        let three = [
+            chunk(big, 0.0, 1.0),
+            chunk(1.0, 0.0, 0.0),
+            chunk(1.0, 0.0, 0.0),
+        ];
+        assert_eq!(sums_minus_one(&three, &[false]), vec![big + 2.0]);
+        assert!(sums_minus_one(&three, &[true])[0].is_nan());
+        let (hi, lo) = (0.75, 3e-17);
+        assert_eq!(
+            sums_minus_one(&[chunk(hi, lo, 2.0)], &[false]),
+            vec![(2.0 - 1.0) + (hi + lo)]
+        );
+    }
+
+    #[test]
+    fn merged_ranges_keep_the_earlier_of_equal_values_and_skip_nan() {
+        let mut r = ColRange {
+            m: vec![0.0f32, -0.0, 1.0],
+            min: vec![0.0f32, -0.0, 1.0],
+        };
+        let later = ColRange {
+            m: vec![-0.0f32, 0.0, f32::NAN],
+            min: vec![-0.0f32, 0.0, f32::NAN],
+        };
+        r.merge(&later);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&r.m), bits(&[0.0, -0.0, 1.0]));
+        assert_eq!(bits(&r.min), bits(&[0.0, -0.0, 1.0]));
     }
 }
