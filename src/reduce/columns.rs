@@ -198,15 +198,18 @@ struct ColSums {
 fn sums_minus_one(chunks: &[ColSums], special: &[bool]) -> Vec<f64> {
     let w = special.len();
     let (mut hi, mut lo, mut ones) = (vec![0.0f64; w], vec![0.0f64; w], vec![0.0f64; w]);
+    // Zipped, not indexed: without bounds checks the loop vectorizes (indexed, the merge of
+    // 16 chunks of 2048 columns took 2% of (2048, 2048) axis 0 softmax).
     for c in chunks {
-        for j in 0..w {
+        let (h_lo, ch) = (hi.iter_mut().zip(lo.iter_mut()), c.hi.iter().zip(&c.lo));
+        for (((h, l), (&v, &vl)), (o, &vo)) in h_lo.zip(ch).zip(ones.iter_mut().zip(&c.ones)) {
             // Fast2Sum on the larger and smaller: the sums of finite columns are >= 0.
-            let (h, v) = (hi[j], c.hi[j]);
-            let t = h + v;
-            lo[j] += if h >= v { (h - t) + v } else { (v - t) + h };
-            lo[j] += c.lo[j];
-            hi[j] = t;
-            ones[j] += c.ones[j];
+            let t = *h + v;
+            let (a, b) = if *h >= v { (*h, v) } else { (v, *h) };
+            *l += (a - t) + b;
+            *l += vl;
+            *h = t;
+            *o += vo;
         }
     }
     (0..w)
