@@ -2,9 +2,9 @@
 //!
 //! Work is cut into the same tasks whatever the thread count (a task's boundaries depend
 //! only on the shape), and a task's result never depends on which thread ran it, so every
-//! thread count gives the same bits. The one exception, column tiles
-//! (`reduce::columns::column_tile`), is cut by the thread count, but each column there is
-//! computed alone, so the bits are the same there too.
+//! thread count gives the same bits. Two exceptions are cut by the thread count and give
+//! the same results anyway: column tiles (`reduce::columns::column_tile`), where each column
+//! is computed alone, and argmax's chunks of rows along axis 0, whose first maxima are exact.
 //!
 //! A parallel call runs on the calling thread plus helpers on the pool. Each takes tasks one
 //! at a time from the front of its own contiguous share of them, then from the back of the

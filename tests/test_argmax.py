@@ -184,6 +184,30 @@ def test_argmax_long_rows_every_isa_and_thread_count(dtype: Any) -> None:
             assert np.array_equal(got, want), (d, isa, n, np.flatnonzero(got != want)[:5])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.uint8])
+def test_argmax_axis0_lone_tile_cut_into_chunks(dtype: Any) -> None:
+    """Few columns over a long axis 0 are cut into chunks of rows on more than one thread
+    (here 9 of 8192 rows; src/argmax.rs), merged in order: the first maximum, or the first
+    NaN, wins across chunk boundaries, on every ISA and thread count."""
+    dt = np.dtype(dtype)
+    rng = np.random.default_rng(17)
+    x = rng.integers(0, 50, size=(70_000, 8)).astype(dt)
+    top = np.iinfo(dt).max if dt.kind in "iu" else 1000
+    x[:, 0] = 7  # all tied: the first row
+    x[[10_000, 60_000], 1] = top  # tied in two chunks
+    x[69_999, 2] = top  # the last row only
+    x[[8191, 8192], 3] = top  # tied across a chunk boundary
+    if dt.kind == "f":
+        x[20_000, 4] = np.inf
+        x[[50_000, 65_000], 4] = np.nan  # NaN in later chunks beats +inf
+        x[:, 5] = -np.inf
+    want = np.argmax(x, axis=0)
+    assert list(want[:4]) == [0, 10_000, 69_999, 8191]
+    for isa, n in each_config():
+        got = sr.argmax(x, axis=0)
+        assert np.array_equal(got, want), (isa, n, got, want)
+
+
 def test_argmax_nan_in_long_row_and_axis0() -> None:
     x = np.zeros((3, 100_000), np.float32)
     x[0, 99_000] = np.nan

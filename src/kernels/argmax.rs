@@ -357,6 +357,17 @@ pub fn argmax_update<K: Key>(best: &mut [K], index: &mut [usize], row: &[K], i: 
     }
 }
 
+/// Fold a later block of rows' column-wise `(best, index)` into an earlier one's: it wins
+/// only where it beats, so each column keeps its first maximum.
+#[inline(always)]
+pub fn argmax_merge<K: Key>(best: &mut [K], index: &mut [usize], later: &[K], at: &[usize]) {
+    for (((b, ix), &v), &i) in best.iter_mut().zip(index.iter_mut()).zip(later).zip(at) {
+        let take = beats(v, *b);
+        *b = if take { v } else { *b };
+        *ix = if take { i } else { *ix };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +414,15 @@ mod tests {
             }
         }
         best
+    }
+
+    #[test]
+    fn merged_blocks_keep_the_first_maximum_or_nan() {
+        let mut best = [1.0f32, 5.0, f32::NAN, 2.0];
+        let mut index = [0, 1, 2, 3];
+        let later = [1.0f32, 6.0, f32::NAN, f32::NAN];
+        argmax_merge(&mut best, &mut index, &later, &[10, 11, 12, 13]);
+        assert_eq!(index, [0, 11, 2, 13]);
     }
 
     #[test]
