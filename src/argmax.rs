@@ -1,23 +1,17 @@
 //! argmax over a [`Layout`], for every real dtype, with NumPy's results.
 
-use std::sync::Mutex;
-
 use crate::elem::{read, DType, Float};
 use crate::kernels::argmax::{
     argmax_merge, argmax_packed, argmax_row, argmax_update, Key, PACKED_MAX,
 };
 use crate::kernels::tile::{self, Tile, TILE};
-use crate::layout::{Dim, Layout, Walker, MAX_OPS};
-use crate::parallel::{self, TASK_ELEMS};
+use crate::layout::{ColumnTiles, Dim, Layout, TileAt, Walker, MAX_OPS};
+use crate::parallel::{self, Slots, TASK_ELEMS};
 use crate::reduce::{in_waves, Interrupted, Operand, OUT, X};
 use crate::simd::{Job, Simd};
 
 /// Columns per tile: wide, so that memory is walked in order (see reduce/columns.rs).
 const COLUMN_TILE: usize = 1024;
-/// A lone tile is cut along the reduced axis into chunks of at least this many elements,
-/// and at most `MAX_CHUNKS` of them, merged in order (each keeps its first maxima).
-const CHUNK_MIN_ELEMS: usize = 1 << 16;
-const MAX_CHUNKS: usize = 16;
 
 /// A key type read from storage.
 trait Load: Key + Default {
@@ -153,6 +147,13 @@ impl Ctx<'_> {
                 .write_unaligned(i as isize)
         }
     }
+
+    /// Store each column's index of tile `t`.
+    fn put_indices(&self, t: &TileAt, index: &[usize]) {
+        for (co, &i) in t.columns().zip(index) {
+            self.put(&co, i);
+        }
+    }
 }
 
 fn run_typed<K: Load>(
@@ -199,42 +200,33 @@ fn run_typed<K: Load>(
     if let (Some(r), Some(inner), true) = (run1, l.outer.last(), native && aligned) {
         if r.strides[X] != size && inner.strides[X] == size {
             let rest = &l.outer[..l.outer.len() - 1];
-            let tile = COLUMN_TILE.min(inner.len);
-            let tiles = inner.len.div_ceil(tile);
-            let n_rest: usize = rest.iter().map(|x| x.len).product();
+            let tiles = ColumnTiles::new(rest, *inner, COLUMN_TILE.min(inner.len));
             // A lone tile over a long axis is cut into chunks of rows instead, for threads
             // (only then: one thread ran (100000, 64) up to 10% slower in chunks). The
             // first maxima are exact, so the cut may depend on the thread count.
-            let threaded = d * tile >= parallel::PAR_MIN_ELEMS && parallel::num_threads() > 1;
-            let rows = if n_rest * tiles == 1 && threaded {
-                (CHUNK_MIN_ELEMS / tile).max(d.div_ceil(MAX_CHUNKS))
+            let threaded = d * tiles.tile >= parallel::PAR_MIN_ELEMS && parallel::num_threads() > 1;
+            let rows = if tiles.count() == 1 && threaded {
+                parallel::chunk_rows(d, tiles.tile, 1)
             } else {
                 d
             };
             let chunks = d.div_ceil(rows);
-            let slots = if chunks > 1 { chunks } else { 0 };
-            let parts: Vec<Mutex<Option<Best<K>>>> = (0..slots).map(|_| Mutex::new(None)).collect();
+            let parts = Slots::new(if chunks > 1 { chunks } else { 0 });
             let job = ColumnJob::<K> {
                 ctx: &ctx,
-                rest,
-                inner: *inner,
-                row: r,
-                tile,
                 tiles,
+                row: r,
                 rows,
-                parts: (chunks > 1).then_some(&parts[..]),
+                parts: (chunks > 1).then_some(&parts),
             };
-            in_waves(&job, n_rest * tiles * chunks, tile * rows, interrupted)?;
+            in_waves(&job, tiles.count() * chunks, tiles.tile * rows, interrupted)?;
             if chunks > 1 {
-                let mut parts = parts.iter().map(|p| {
-                    let part = p.lock().unwrap_or_else(|e| e.into_inner()).take();
-                    part.expect("every chunk ran")
-                });
+                let mut parts = parts.into_results();
                 let mut first = parts.next().expect("two chunks or more");
                 for later in parts {
                     argmax_merge(&mut first.best, &mut first.index, &later.best, &later.index);
                 }
-                job.put_indices(&job.tile_offsets(0), &first.index);
+                ctx.put_indices(&tiles.at(0), &first.index);
             }
             return Ok(());
         }
@@ -352,14 +344,11 @@ impl<K: Load> Job for RowsJob<'_, K> {
 
 struct ColumnJob<'a, K> {
     ctx: &'a Ctx<'a>,
-    rest: &'a [Dim],
-    inner: Dim,
+    tiles: ColumnTiles<'a>,
     row: Dim,
-    tile: usize,
-    tiles: usize,
     /// Rows per task: all of them, or a chunk of a lone tile, whose result goes to `parts`.
     rows: usize,
-    parts: Option<&'a [Mutex<Option<Best<K>>>]>,
+    parts: Option<&'a Slots<Best<K>>>,
 }
 
 /// Each column's first maximum and its index over some rows.
@@ -368,39 +357,17 @@ struct Best<K> {
     index: Vec<usize>,
 }
 
-impl<K: Load> ColumnJob<'_, K> {
-    fn tile_offsets(&self, tile_task: usize) -> [isize; MAX_OPS] {
-        let (o, t) = (tile_task / self.tiles, tile_task % self.tiles);
-        let mut offs = Walker::at(self.rest, o).offsets;
-        for (k, off) in offs.iter_mut().enumerate() {
-            *off += self.inner.strides[k] * (t * self.tile) as isize;
-        }
-        offs
-    }
-
-    fn put_indices(&self, offs: &[isize; MAX_OPS], index: &[usize]) {
-        let mut co = *offs;
-        for &i in index {
-            self.ctx.put(&co, i);
-            for (c, s) in co.iter_mut().zip(self.inner.strides) {
-                *c += s;
-            }
-        }
-    }
-}
-
 impl<K: Load> Job for ColumnJob<'_, K> {
     #[inline(always)]
     fn run<S: Simd>(&self, task: usize) {
         let ctx = self.ctx;
         let chunks = ctx.d.div_ceil(self.rows);
         let (tile_task, c) = (task / chunks, task % chunks);
-        let offs = self.tile_offsets(tile_task);
-        let j0 = tile_task % self.tiles * self.tile;
-        let w = self.tile.min(self.inner.len - j0);
+        let t = self.tiles.at(tile_task);
+        let w = t.w;
         let xrow = |i: usize| -> &[K] {
             let p = ctx
-                .base(X, &offs)
+                .base(X, &t.offs)
                 .wrapping_offset(self.row.strides[X] * i as isize);
             // SAFETY: native aligned K, contiguous across the inner axis.
             unsafe { std::slice::from_raw_parts(p.cast::<K>(), w) }
@@ -412,11 +379,8 @@ impl<K: Load> Job for ColumnJob<'_, K> {
             argmax_update(&mut best, &mut index, xrow(i), i);
         }
         match self.parts {
-            Some(parts) => {
-                let part = Best { best, index };
-                *parts[c].lock().unwrap_or_else(|e| e.into_inner()) = Some(part);
-            }
-            None => self.put_indices(&offs, &index),
+            Some(parts) => parts.put(c, Best { best, index }),
+            None => ctx.put_indices(&t, &index),
         }
     }
 }

@@ -197,6 +197,72 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// The column paths' tasks: tiles of up to `tile` columns across the contiguous inner axis
+/// `inner`, for every index of the other outer axes `rest`, numbered tile-fastest.
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnTiles<'a> {
+    pub rest: &'a [Dim],
+    pub inner: Dim,
+    pub tile: usize,
+    pub tiles: usize,
+}
+
+impl<'a> ColumnTiles<'a> {
+    pub fn new(rest: &'a [Dim], inner: Dim, tile: usize) -> ColumnTiles<'a> {
+        ColumnTiles {
+            rest,
+            inner,
+            tile,
+            tiles: inner.len.div_ceil(tile),
+        }
+    }
+
+    /// How many tiles there are.
+    pub fn count(&self) -> usize {
+        self.rest.iter().map(|d| d.len).product::<usize>() * self.tiles
+    }
+
+    /// Where tile `task` lies.
+    pub fn at(&self, task: usize) -> TileAt {
+        let (o, t) = (task / self.tiles, task % self.tiles);
+        let j0 = t * self.tile;
+        let mut offs = Walker::at(self.rest, o).offsets;
+        for (off, s) in offs.iter_mut().zip(self.inner.strides) {
+            *off += s * j0 as isize;
+        }
+        TileAt {
+            offs,
+            w: self.tile.min(self.inner.len - j0),
+            step: self.inner.strides,
+        }
+    }
+}
+
+/// Where one column tile lies: each operand's offset of its first column (at reduced index
+/// 0), its width, and the step from one column to the next.
+#[derive(Debug, Clone, Copy)]
+pub struct TileAt {
+    pub offs: [isize; MAX_OPS],
+    pub w: usize,
+    pub step: [isize; MAX_OPS],
+}
+
+impl TileAt {
+    /// The offsets of column `j`.
+    pub fn column(&self, j: usize) -> [isize; MAX_OPS] {
+        let mut co = self.offs;
+        for (c, s) in co.iter_mut().zip(self.step) {
+            *c += s * j as isize;
+        }
+        co
+    }
+
+    /// The offsets of each column, in order.
+    pub fn columns(&self) -> impl Iterator<Item = [isize; MAX_OPS]> + '_ {
+        (0..self.w).map(|j| self.column(j))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +343,18 @@ mod tests {
         assert_eq!(axis_mask(&[-1], 3).unwrap(), vec![false, false, true]);
         assert!(matches!(axis_mask(&[3], 3), Err(Error::Axis(_))));
         assert!(matches!(axis_mask(&[0, -3], 3), Err(Error::Axis(_))));
+    }
+
+    #[test]
+    fn column_tiles_number_tiles_fastest() {
+        // (2, 5, 10) f32 with axis 1 reduced: rest (2,), inner 10 columns, tiles of 4.
+        let (rest, inner) = ([dim(2, 200, 40)], dim(10, 4, 4));
+        let t = ColumnTiles::new(&rest, inner, 4);
+        assert_eq!((t.tiles, t.count()), (3, 6));
+        let at = t.at(5); // outer index 1, third tile: columns 8..10
+        assert_eq!((at.offs[0], at.offs[1], at.w), (232, 72, 2));
+        let cols: Vec<isize> = at.columns().map(|c| c[0]).collect();
+        assert_eq!(cols, vec![232, 236]);
+        assert_eq!(t.at(1).column(3)[1], 16 + 12);
     }
 }

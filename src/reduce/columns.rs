@@ -9,7 +9,6 @@
 //! them even where there are a few columns only.
 
 use std::ops::Range;
-use std::sync::Mutex;
 
 use super::{
     in_waves, one_row, put_stats, Ctx, Interrupted, Kind, Scratch, OUT, STAT_M, STAT_S, X,
@@ -17,8 +16,8 @@ use super::{
 use crate::elem::Float;
 use crate::kernels::shift::{self, Shift, Temp, Unit};
 use crate::kernels::{column, row};
-use crate::layout::{Dim, Walker, MAX_OPS};
-use crate::parallel;
+use crate::layout::{ColumnTiles, TileAt, MAX_OPS};
+use crate::parallel::{self, Slots};
 use crate::simd::{Job, Simd};
 
 /// Most columns per tile on the column path. PERF: a tile reads each reduced index as one
@@ -30,25 +29,9 @@ const COLUMN_TILE: usize = 4096;
 /// The shortest run, in bytes, that column tiles are cut to for threads.
 const COLUMN_SPLIT_MIN_BYTES: usize = 4096;
 
-/// A lone tile (one outer index, every column) is cut along the reduced axis into chunks of
-/// at least this many elements...
-const CHUNK_MIN_ELEMS: usize = 1 << 16;
-/// ...and at least this many rows, so that each chunk's per-column statistics (24 bytes a
-/// column) stay small beside its data...
-const CHUNK_MIN_ROWS: usize = 128;
-/// ...and at most this many chunks, which bounds the statistics kept between passes and the
-/// serial work of merging them. PERF: with 32 chunks of 64 rows, their merge (3.1%) and the
-/// page faults on their statistics (2.3%) took 5% of (2048, 2048) f32 axis 0 softmax on one
-/// thread in a profile.
-const MAX_CHUNKS: usize = 16;
-
 struct ColumnJob<'a, F> {
     ctx: &'a Ctx<'a, F>,
-    /// Outer axes other than the inner one.
-    rest: &'a [Dim],
-    inner: Dim,
-    tile: usize,
-    tiles: usize,
+    tiles: ColumnTiles<'a>,
 }
 
 pub(super) fn run_columns<F: Float>(
@@ -63,10 +46,7 @@ pub(super) fn run_columns<F: Float>(
     if n_rest == 1 && inner.len <= COLUMN_TILE && ctx.d > rows {
         let col = ColumnJob {
             ctx,
-            rest,
-            inner,
-            tile: inner.len,
-            tiles: 1,
+            tiles: ColumnTiles::new(rest, inner, inner.len),
         };
         let t = ctx.req.temperature;
         return if t == 1.0 {
@@ -85,15 +65,11 @@ pub(super) fn run_columns<F: Float>(
         threads.div_ceil(n_rest),
         std::mem::size_of::<F>(),
     );
-    let tiles = inner.len.div_ceil(tile);
     let job = ColumnJob {
         ctx,
-        rest,
-        inner,
-        tile,
-        tiles,
+        tiles: ColumnTiles::new(rest, inner, tile),
     };
-    in_waves(&job, n_rest * tiles, tile * ctx.d, interrupted)
+    in_waves(&job, job.tiles.count(), tile * ctx.d, interrupted)
 }
 
 /// The ranges of `0..w` between the sorted positions `skip`.
@@ -126,11 +102,7 @@ fn column_tile(cols: usize, parts: usize, size: usize) -> usize {
 /// this is `d` or more). From the shape alone, so that every thread count sums alike; a
 /// multiple of `COL_FOLD`, so that chunks fold their sums where one tile would.
 fn chunk_rows(d: usize, w: usize) -> usize {
-    CHUNK_MIN_ELEMS
-        .div_ceil(w.max(1))
-        .max(CHUNK_MIN_ROWS)
-        .max(d.div_ceil(MAX_CHUNKS))
-        .next_multiple_of(column::COL_FOLD)
+    parallel::chunk_rows(d, w, column::COL_FOLD)
 }
 
 impl<F: Float> Job for ColumnJob<'_, F> {
@@ -143,13 +115,6 @@ impl<F: Float> Job for ColumnJob<'_, F> {
             self.tile_of::<S, Temp<F>>(task, Temp::new(t));
         }
     }
-}
-
-/// Where a tile lies: the offsets of its first column at reduced index 0, and its width.
-#[derive(Clone, Copy)]
-struct TileAt {
-    offs: [isize; MAX_OPS],
-    w: usize,
 }
 
 /// Per-column maximum and minimum over some rows of a tile, NaN ignored.
@@ -249,19 +214,6 @@ impl<F: Float> ColumnJob<'_, F> {
             .cast::<F>()
     }
 
-    fn tile_at(&self, task: usize) -> TileAt {
-        let (o, t) = (task / self.tiles, task % self.tiles);
-        let j0 = t * self.tile;
-        let mut offs = Walker::at(self.rest, o).offsets;
-        for (k, off) in offs.iter_mut().enumerate() {
-            *off += self.inner.strides[k] * j0 as isize;
-        }
-        TileAt {
-            offs,
-            w: self.tile.min(self.inner.len - j0),
-        }
-    }
-
     #[inline(always)]
     fn xrow(&self, t: &TileAt, i: usize) -> &[F] {
         // SAFETY: the column path requires aligned, contiguous F across the inner axis.
@@ -288,7 +240,7 @@ impl<F: Float> ColumnJob<'_, F> {
     /// Three passes over every row of one tile.
     #[inline(always)]
     fn tile_of<S: Simd, Sh: Shift<F>>(&self, task: usize, sh: Sh) {
-        let t = self.tile_at(task);
+        let t = self.tiles.at(task);
         let d = self.ctx.d;
         let (m, s1) = if self.ctx.req.kind.is_finish() {
             self.given_stats(&t)
@@ -303,23 +255,18 @@ impl<F: Float> ColumnJob<'_, F> {
             self.write_rows::<S, Sh>(&t, 0..d, &p, sh);
         }
         if !bad.is_empty() {
-            self.redo_columns::<S, Sh>(&t.offs, &bad, sh);
+            self.redo_columns::<S, Sh>(&t, &bad, sh);
         }
     }
 
     /// The maximum and sum minus one of each column, as given (the finish kinds).
     fn given_stats(&self, t: &TileAt) -> (Vec<F>, Vec<f64>) {
-        let mut co = t.offs;
-        let mut m = Vec::with_capacity(t.w);
-        let mut s1 = Vec::with_capacity(t.w);
-        for _ in 0..t.w {
-            m.push(self.ctx.get_stat(STAT_M, &co));
-            s1.push(self.ctx.get_stat(STAT_S, &co).to_f64() - 1.0);
-            for (c, s) in co.iter_mut().zip(self.inner.strides) {
-                *c += s;
-            }
-        }
-        (m, s1)
+        t.columns()
+            .map(|co| {
+                let m = self.ctx.get_stat(STAT_M, &co);
+                (m, self.ctx.get_stat(STAT_S, &co).to_f64() - 1.0)
+            })
+            .unzip()
     }
 
     #[inline(always)]
@@ -393,17 +340,13 @@ impl<F: Float> ColumnJob<'_, F> {
             .filter(|&j| !(m[j] > F::NEG_INF && m[j] < F::INF) || s1[j].is_nan())
             .collect();
         if !ctx.req.kind.writes_rows() {
-            let mut co = t.offs;
-            for (&mv, &mo) in m.iter().zip(s1) {
+            for ((&mv, &mo), co) in m.iter().zip(s1).zip(t.columns()) {
                 let acc = row::Acc {
                     hi: mo,
                     lo: 0.0,
                     count: 1.0,
                 };
                 put_stats(ctx, &co, sh.apply(mv.to_f64()), mv, acc);
-                for (c, s) in co.iter_mut().zip(self.inner.strides) {
-                    *c += s;
-                }
             }
             return (None, bad);
         }
@@ -478,18 +421,14 @@ impl<F: Float> ColumnJob<'_, F> {
         }
     }
 
-    /// Redo columns `cols` of the tile at `offs` one by one on gathered copies (correct in
-    /// place too: each column is read before it is written). A column's result never
-    /// depends on the tile it was in.
-    fn redo_columns<S: Simd, Sh: Shift<F>>(&self, offs: &[isize; MAX_OPS], cols: &[usize], sh: Sh) {
+    /// Redo columns `cols` of tile `t` one by one on gathered copies (correct in place
+    /// too: each column is read before it is written). A column's result never depends on
+    /// the tile it was in.
+    fn redo_columns<S: Simd, Sh: Shift<F>>(&self, t: &TileAt, cols: &[usize], sh: Sh) {
         let col = self.col_ctx();
         let mut sc = Scratch::new();
         for &j in cols {
-            let mut co = *offs;
-            for (c, s) in co.iter_mut().zip(self.inner.strides) {
-                *c += s * j as isize;
-            }
-            one_row::<F, S, Sh>(&col, &co, sh, &mut sc);
+            one_row::<F, S, Sh>(&col, &t.column(j), sh, &mut sc);
         }
     }
 
@@ -510,28 +449,12 @@ impl<F: Float> ColumnJob<'_, F> {
 // A lone tile cut into chunks of rows: each pass runs over the chunks in parallel, and the
 // chunks' statistics are merged in order between passes.
 
-type Slot<T> = Mutex<Option<T>>;
-
-fn slots<T>(n: usize) -> Vec<Slot<T>> {
-    (0..n).map(|_| Mutex::new(None)).collect()
-}
-
-fn put<T>(slot: &Slot<T>, v: T) {
-    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
-}
-
-fn take<T>(slot: Slot<T>) -> T {
-    slot.into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .expect("every chunk ran")
-}
-
 enum Pass<'a, F> {
-    Range(&'a [Slot<ColRange<F>>]),
+    Range(&'a Slots<ColRange<F>>),
     Sums {
         m: &'a [F],
         normal: bool,
-        out: &'a [Slot<ColSums>],
+        out: &'a Slots<ColSums>,
     },
     Write(&'a WritePlan<F>),
     /// One task: the bad columns, one by one.
@@ -553,12 +476,12 @@ impl<F: Float, Sh: Shift<F>> Job for ChunkJob<'_, F, Sh> {
         let (col, t, sh) = (self.col, &self.tile, self.sh);
         let rows = task * self.rows..((task + 1) * self.rows).min(col.ctx.d);
         match self.pass {
-            Pass::Range(out) => put(&out[task], col.range_of(t, rows)),
+            Pass::Range(out) => out.put(task, col.range_of(t, rows)),
             Pass::Sums { m, normal, out } => {
-                put(&out[task], col.sums_of::<S, Sh>(t, rows, m, normal, sh))
+                out.put(task, col.sums_of::<S, Sh>(t, rows, m, normal, sh))
             }
             Pass::Write(p) => col.write_rows::<S, Sh>(t, rows, p, sh),
-            Pass::Redo(bad) => col.redo_columns::<S, Sh>(&t.offs, bad, sh),
+            Pass::Redo(bad) => col.redo_columns::<S, Sh>(t, bad, sh),
         }
     }
 }
@@ -571,7 +494,7 @@ fn run_chunked<F: Float, Sh: Shift<F>>(
     interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<(), Interrupted> {
     let ctx = col.ctx;
-    let tile = col.tile_at(0);
+    let tile = col.tiles.at(0);
     let chunks = ctx.d.div_ceil(rows);
     let elems = rows * tile.w;
     // A fn rather than a closure: each pass borrows its own data for its own lifetime.
@@ -593,27 +516,27 @@ fn run_chunked<F: Float, Sh: Shift<F>>(
     let (m, s1) = if ctx.req.kind.is_finish() {
         col.given_stats(&tile)
     } else {
-        let ranges = slots(chunks);
+        let ranges = Slots::new(chunks);
         in_waves(
             &job(col, tile, rows, sh, Pass::Range(&ranges)),
             chunks,
             elems,
             interrupted,
         )?;
-        let mut ranges = ranges.into_iter().map(take);
+        let mut ranges = ranges.into_results();
         let mut range = ranges.next().expect("two chunks or more");
         for r in ranges {
             range.merge(&r);
         }
         let (m, special, normal) = range.shifts(sh);
-        let sums = slots(chunks);
+        let sums = Slots::new(chunks);
         let pass = Pass::Sums {
             m: &m,
             normal,
             out: &sums,
         };
         in_waves(&job(col, tile, rows, sh, pass), chunks, elems, interrupted)?;
-        let sums: Vec<ColSums> = sums.into_iter().map(take).collect();
+        let sums: Vec<ColSums> = sums.into_results().collect();
         let s1 = sums_minus_one(&sums, &special);
         (m, s1)
     };
@@ -657,9 +580,9 @@ mod tests {
 
     #[test]
     fn lone_tiles_are_cut_into_chunks_by_shape() {
-        assert_eq!(chunk_rows(4000, 48), 1376); // 65536 / 48 = 1366 rows, to a multiple of 16
-        assert_eq!(chunk_rows(2048, 2048), 128); // at least 128 rows
-        assert_eq!(chunk_rows(1_000_000, 16), 62512); // at most 16 chunks
+        for (d, w) in [(4000, 48), (2048, 2048), (1_000_000, 16), (5000, 1000)] {
+            assert_eq!(chunk_rows(d, w) % column::COL_FOLD, 0, "({d}, {w})");
+        }
         assert!(chunk_rows(120, 2000) >= 120); // one chunk: the tile path
     }
 
