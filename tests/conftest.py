@@ -191,11 +191,14 @@ class Ref:
             k = np.sum(posinf, axis=-1, keepdims=True)
             n_inc = np.sum(inc, axis=-1, keepdims=True)
             finite_m = np.isfinite(m)
-            msafe = np.where(finite_m, m, 0)
-            d = am - msafe
+            # (x - max) / T, not x / T - max / T: for large x the quotients round (in
+            # longdouble too) before their difference cancels.
+            vm = np.where(np.isnan(am), -np.inf, np.where(inc, v, -np.inf))
+            vmax = np.max(vm, axis=-1, keepdims=True, initial=-np.inf)
+            d = (vm - np.where(finite_m, vmax, 0)) / tt
             e = np.exp(d)
             # log1p of the sum without (the first of) the maximum's term.
-            first = np.argmax(am, axis=-1)[..., None] if n else np.zeros((*batch, 1), np.intp)
+            first = np.argmax(vm, axis=-1)[..., None] if n else np.zeros((*batch, 1), np.intp)
             rest = e.copy()
             if n:
                 np.put_along_axis(rest, first, 0, axis=-1)
