@@ -149,6 +149,31 @@ pub trait Simd: Copy + Send + Sync + 'static {
     fn stream_fence() {}
 }
 
+/// How far ahead of its reads a streaming pass asks for data (`prefetch_ahead`): one page.
+/// PERF: the hardware prefetchers stop at page boundaries, and a pass that reads as fast as
+/// argmax or the maximum outruns them. On one thread, f32 argmax of (8, 12, 512, 512) ran
+/// 1.8x and of (4096, 4096) 1.06x faster, logsumexp 1.5x and 1.04x, softmax 1.04x-1.06x;
+/// interleaved A/B; 1024 bytes ahead gained less, 8192 no more.
+pub const PREFETCH_DIST: usize = 4096;
+
+/// Ask for the `bytes` bytes (whole 64-byte lines) `PREFETCH_DIST` past `p` to be brought
+/// into the caches: a hint that never faults, so it may point past the end of the data.
+/// x86_64 only; elsewhere it does nothing.
+#[inline(always)]
+pub fn prefetch_ahead<T>(p: *const T, bytes: usize) {
+    let p = p.cast::<i8>().wrapping_add(PREFETCH_DIST);
+    let mut o = 0;
+    while o < bytes {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: PREFETCHT0 (SSE, part of the x86_64 baseline) reads nothing and never
+        // faults, whatever the address.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.wrapping_add(o))
+        };
+        o += 64;
+    }
+}
+
 /// Plain numbers: no padding, any bytes a valid value, so they may be copied as bytes.
 pub trait Number: Copy + private::Sealed {}
 impl Number for f32 {}
@@ -249,5 +274,16 @@ mod tests {
             assert!(select(isa));
             dispatch(&CopyJob, 0);
         }
+    }
+
+    #[test]
+    fn prefetching_unmapped_addresses_never_faults() {
+        // Page 0 and the top of the address space are never mapped: a load there would
+        // crash the test, a prefetch must not.
+        prefetch_ahead(std::ptr::null::<f32>(), 256);
+        prefetch_ahead(std::ptr::without_provenance::<f64>(usize::MAX), 512);
+        let v = [1.0f32; 16];
+        prefetch_ahead(v.as_ptr(), 64);
+        assert_eq!(v.iter().sum::<f32>(), 16.0, "a hint changes no data");
     }
 }

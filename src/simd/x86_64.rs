@@ -364,6 +364,7 @@ mod extremes {
     use std::arch::x86_64::*;
 
     use crate::kernels::row::{fold_extreme, LANES};
+    use crate::simd::prefetch_ahead;
 
     #[target_feature(enable = "avx512f")]
     pub fn f32_avx512(x: &[f32]) -> (f32, f32) {
@@ -372,6 +373,7 @@ mod extremes {
         let chunks = x.chunks_exact(LANES);
         let tail = chunks.remainder();
         for c in chunks {
+            prefetch_ahead(c.as_ptr(), 64);
             // SAFETY: each chunk holds 16 readable f32.
             let v = unsafe { _mm512_loadu_ps(c.as_ptr()) };
             hi = _mm512_max_ps(v, hi);
@@ -399,6 +401,7 @@ mod extremes {
         let chunks = x.chunks_exact(LANES);
         let tail = chunks.remainder();
         for c in chunks {
+            prefetch_ahead(c.as_ptr(), 128);
             for j in 0..2 {
                 // SAFETY: each chunk holds 16 readable f64.
                 let v = unsafe { _mm512_loadu_pd(c.as_ptr().add(8 * j)) };
