@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from softmax_rs import _bench, _demo
 from softmax_rs.__main__ import main
@@ -145,3 +146,33 @@ def test_parse_shape() -> None:
     assert _bench._parse_shape("64x1000") == ((64, 1000), -1)
     assert _bench._parse_shape("2048x2048:0") == ((2048, 2048), 0)
     assert _bench._parse_shape("8x12x512x512") == ((8, 12, 512, 512), -1)
+
+
+@pytest.mark.parametrize("cold", [False, True])
+def test_bench_times_large_inputs_one_cold_call_per_sample(
+    monkeypatch: pytest.MonkeyPatch, cold: bool
+) -> None:
+    x = np.random.default_rng(0).standard_normal((1000, 10)).astype(np.float32)
+    flushes: list[int] = []
+    monkeypatch.setattr(_bench, "_flush_caches", lambda: flushes.append(1))
+    monkeypatch.setattr(_bench, "COLD_MIN_BYTES", x.nbytes if cold else x.nbytes + 1)
+    settings = _bench.Settings(
+        shapes=(((1000, 10), -1),),
+        ops=("softmax",),
+        dtypes=("float32",),
+        threads=(1,),
+        peers=("numpy-out",),
+        repeats=3,
+        batch_s=0.002,
+        budget_s=0.25,
+        quick=True,
+    )
+    r = _bench.measure_case("softmax", x, -1, 1, settings)
+    rounds = len(r.samples_s["softmax_rs"])
+    assert rounds == 3
+    if cold:
+        # Every sample of every implementation: one call, right after a flush.
+        assert set(r.calls_per_sample.values()) == {1}
+        assert len(flushes) == rounds * len(r.samples_s)
+    else:
+        assert flushes == [] and max(r.calls_per_sample.values()) > 1
