@@ -151,9 +151,10 @@ pub trait Simd: Copy + Send + Sync + 'static {
 
 /// How far ahead of its reads a streaming pass asks for data (`prefetch_ahead`): one page.
 /// PERF: the hardware prefetchers stop at page boundaries, and a pass that reads as fast as
-/// argmax or the maximum outruns them. On one thread, f32 argmax of (8, 12, 512, 512) ran
-/// 1.8x and of (4096, 4096) 1.06x faster, logsumexp 1.5x and 1.04x, softmax 1.04x-1.06x;
-/// interleaved A/B; 1024 bytes ahead gained less, 8192 no more.
+/// argmax or the maximum outruns them. On one thread (interleaved A/B, release builds), f32
+/// argmax of (8, 12, 512, 512) ran 1.76x and of (4096, 4096) 1.11x faster, logsumexp
+/// 1.08x-1.13x and softmax 1.04x-1.09x on the large shapes; 1024 bytes ahead gained less,
+/// 8192 no more.
 pub const PREFETCH_DIST: usize = 4096;
 
 /// Ask for the `bytes` bytes (whole 64-byte lines) `PREFETCH_DIST` past `p` to be brought
