@@ -201,10 +201,11 @@ impl<'a> Walker<'a> {
 /// `inner`, for every index of the other outer axes `rest`, numbered tile-fastest.
 #[derive(Debug, Clone, Copy)]
 pub struct ColumnTiles<'a> {
-    pub rest: &'a [Dim],
-    pub inner: Dim,
+    rest: &'a [Dim],
+    inner: Dim,
     pub tile: usize,
-    pub tiles: usize,
+    /// Tiles per index of `rest`.
+    tiles: usize,
 }
 
 impl<'a> ColumnTiles<'a> {
@@ -244,7 +245,7 @@ impl<'a> ColumnTiles<'a> {
 pub struct TileAt {
     pub offs: [isize; MAX_OPS],
     pub w: usize,
-    pub step: [isize; MAX_OPS],
+    step: [isize; MAX_OPS],
 }
 
 impl TileAt {
