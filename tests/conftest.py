@@ -193,7 +193,7 @@ class Ref:
             finite_m = np.isfinite(m)
             # (x - max) / T, not x / T - max / T: for large x the quotients round (in
             # longdouble too) before their difference cancels.
-            vm = np.where(np.isnan(am), -np.inf, np.where(inc, v, -np.inf))
+            vm = np.where(inc & ~np.isnan(v), v, -np.inf)
             vmax = np.max(vm, axis=-1, keepdims=True, initial=-np.inf)
             d = (vm - np.where(finite_m, vmax, 0)) / tt
             e = np.exp(d)
