@@ -28,6 +28,7 @@ the bytes softmax_rs reads and writes (input + result) per second.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import os
@@ -378,13 +379,15 @@ def _agrees(op: str, got: Any, want: Any, dtype: str) -> bool:
 COLD_MIN_BYTES = 8 << 20
 #: Read to flush the caches: larger than the last-level cache of the machines we run on.
 FLUSH_BYTES = 256 << 20
-_FLUSH: list[Array] = []
+
+
+@functools.cache
+def _flush_buffer() -> Array:
+    return np.ones(FLUSH_BYTES // 8)
 
 
 def _flush_caches() -> None:
-    if not _FLUSH:
-        _FLUSH.append(np.ones(FLUSH_BYTES // 8))
-    float(np.max(_FLUSH[0]))
+    np.max(_flush_buffer())
 
 
 def _time_batch(call: Call, n: int) -> float:
