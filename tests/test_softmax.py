@@ -280,6 +280,69 @@ def test_axis0_sums_are_blocked(dtype: Any, rows: int) -> None:
     check_softmax_family(x, ref, axis=0)
 
 
+#: f32 inputs of this many bytes or more take the column statistics in one read
+#: (src/reduce/columns.rs).
+ONE_READ_MIN_BYTES = 1 << 23
+
+
+def _columns_whose_maxima_move(dtype: Any, d: int, w: int, seed: int) -> Array:
+    """d rows of w >= 10 columns whose maxima and special values arrive late."""
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((d, w)) * 5).astype(dtype)
+    x[:, 0] = np.linspace(-60, 60, d)  # a new maximum on every row
+    x[:, 1] = np.linspace(60, -60, d)  # the maximum first
+    x[: d // 2, 2] = -INF  # no finite value until the second half
+    x[-500, 3] = INF
+    x[d // 2 + 7, 4] = NAN
+    x[:, 5] = -INF
+    x[-1, 6] = 90.0  # the last row outgrows all the others' terms
+    x[:, 7] = -200.0  # one term (e^0) and the rest underflow
+    x[d // 3, 7] = 0.0
+    x[::2, 8] = 2.5  # ties at the maximum throughout
+    x[-1, 9] = -INF
+    return x
+
+
+@pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
+@pytest.mark.parametrize("shape", [(53_000, 40), (3, 18_000, 40), (2048, 1100)], ids=str)
+@pytest.mark.parametrize("t", [1.0, 0.3])
+def test_columns_whose_maxima_move_every_isa_and_thread_count(
+    dtype: Any, shape: tuple[int, ...], t: float
+) -> None:
+    """Over a strided axis, f32 inputs of 8 MiB or more take each column's statistics in
+    one read: log_softmax and logsumexp block by block, rescaling the sums as the maximum
+    grows, and merging chunks of rows (one lone tile) the same way; softmax by chunks of
+    rows, each scaled by its own factor. Maxima that grow on every row, arrive last, or
+    never come (only -inf, +inf, NaN, each late) give results within the bounds,
+    bit-identical across thread counts and in place (f64 and smaller inputs find the
+    maxima first)."""
+    d, w = shape[-2:]
+    reps = int(np.prod(shape[:-2], dtype=np.int64))
+    x = np.stack([_columns_whose_maxima_move(dtype, d, w, seed) for seed in range(reps)])
+    x = x.reshape(shape)
+    assert np.dtype(dtype) == FLOAT64 or x.nbytes >= ONE_READ_MIN_BYTES
+    axis = len(shape) - 2
+    ref = Ref(x, axis, temperature=t)
+    checks: dict[str, Callable[[Any, Ref], None]] = {
+        "softmax": check_softmax,
+        "log_softmax": check_log_softmax,
+        "logsumexp": check_logsumexp,
+    }
+    for name, check in checks.items():
+        fn = SOFTMAX_FAMILY[name]
+        seen: dict[str, Any] = {}
+        for isa, threads in each_config((1, 3)):
+            got = fn(x, axis=axis, temperature=t)
+            check(got, ref)
+            if isa in seen:
+                assert np.array_equal(got, seen[isa], equal_nan=True), (name, isa, threads)
+            seen.setdefault(isa, got)
+            if name != "logsumexp":
+                y = x.copy()
+                fn(y, axis=axis, temperature=t, out=y)
+                assert np.array_equal(y, got, equal_nan=True), (name, isa, threads, "in place")
+
+
 @pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
 @pytest.mark.parametrize("n", [64, 255, 1000, 5000])
 @pytest.mark.parametrize("axis", [-1, 0])

@@ -3,8 +3,8 @@
 //! buffers. Everything is elementwise across columns, so it vectorizes without gathers.
 
 use crate::elem::Float;
-use crate::kernels::row;
 use crate::kernels::shift::Shift;
+use crate::kernels::{exp, row};
 use crate::simd::Simd;
 
 /// Rows summed in the compute type before folding into the per-column f64 totals: short, so
@@ -89,6 +89,50 @@ pub fn fold_compensated<F: Float>(hi: &mut [f64], lo: &mut [f64], partial: &mut 
     }
 }
 
+/// e^((m - to) / T), in f64, for a maximum that grew from `m` to `to`; exactly 1 where it
+/// did not grow, and 0 where `m` is -inf (a column with no finite value yet).
+#[inline(always)]
+pub fn growth<F: Float, S: Simd, Sh: Shift<F>>(m: F, to: F, sh: Sh) -> f64 {
+    let arg = if to > m {
+        sh.apply(m.to_f64() - to.to_f64())
+    } else {
+        0.0
+    };
+    exp::exp_f64::<S>(arg, 0.0)
+}
+
+/// Move per-column sums, `hi + lo` plus `ones` exact ones relative to the maxima `m`, onto
+/// the maxima `to` (each at least its `m`), and set `m = to`. A column whose maximum grew
+/// is scaled by e^((m - to) / T), made in f64 (an ulp of f64, far below an f32 result's),
+/// and its ones join the rest; every other column keeps its bits.
+#[inline(always)]
+pub fn rescale<F: Float, S: Simd, Sh: Shift<F>>(
+    m: &mut [F],
+    to: &[F],
+    hi: &mut [f64],
+    lo: &mut [f64],
+    ones: &mut [f64],
+    sh: Sh,
+) {
+    // A fold rather than `any`, which stops early and so does not vectorize.
+    if !m
+        .iter()
+        .zip(to)
+        .fold(false, |grew, (&a, &b)| grew | (b > a))
+    {
+        return;
+    }
+    let sums = hi.iter_mut().zip(lo.iter_mut()).zip(ones.iter_mut());
+    for ((mv, &t), ((h, l), o)) in m.iter_mut().zip(to).zip(sums) {
+        let grew = t > *mv;
+        let f = growth::<F, S, Sh>(*mv, t, sh);
+        *h = *h * f + if grew { *o * f } else { 0.0 };
+        *l *= f;
+        *o = if grew { 0.0 } else { *o };
+        *mv = t;
+    }
+}
+
 /// `out = exp((row - m) / T) / sum` per column, given 1/sum as `inv_hi + inv_lo`.
 #[inline(always)]
 pub fn exp_scale<F: Float, S: Simd, Sh: Shift<F>>(
@@ -135,8 +179,57 @@ pub fn log_shift<F: Float, S: Simd, Sh: Shift<F>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::shift::Unit;
+    use crate::kernels::shift::{Temp, Unit};
     use crate::simd::Generic;
+
+    /// `rescale`'s cases, compiled for the ISA it runs on.
+    struct RescaleCases;
+
+    impl crate::simd::Job for RescaleCases {
+        fn run<S: Simd>(&self, _task: usize) {
+            let (inf, nan) = (f32::INFINITY, f64::NAN);
+            // Kept; grown by 2; no finite value yet, then 1; still none; NaN sums; to +inf.
+            let mut m = [1.0f32, 1.0, -inf, -inf, 0.0, 5.0];
+            let to = [1.0f32, 3.0, 1.0, -inf, 1.0, inf];
+            let mut hi = [0.25, 0.5, 0.0, 0.0, nan, 0.5];
+            let mut lo = [1e-18, 1e-18, 0.0, 0.0, 0.0, 0.0];
+            let mut ones = [2.0, 1.0, 0.0, 0.0, 1.0, 1.0];
+            rescale::<f32, S, Unit>(&mut m, &to, &mut hi, &mut lo, &mut ones, Unit);
+            assert_eq!(m, to);
+            assert_eq!((hi[0], lo[0], ones[0]), (0.25, 1e-18, 2.0), "same bits");
+            let want = 1.5 * (-2.0f64).exp();
+            assert!(((hi[1] + lo[1]) / want - 1.0).abs() < 1e-15, "{}", hi[1]);
+            assert_eq!(ones[1], 0.0);
+            assert_eq!((hi[2], lo[2], ones[2]), (0.0, 0.0, 0.0));
+            assert_eq!((hi[3], lo[3], ones[3]), (0.0, 0.0, 0.0));
+            assert!(hi[4].is_nan() && ones[4] == 0.0);
+            assert_eq!((hi[5], ones[5]), (0.0, 0.0));
+            // A temperature divides the distance: e^((0 - 1) / 0.5).
+            let (mut m, mut hi, mut lo, mut ones) = ([0.0f32], [0.0], [0.0], [1.0]);
+            rescale::<f32, S, Temp<f32>>(
+                &mut m,
+                &[1.0],
+                &mut hi,
+                &mut lo,
+                &mut ones,
+                Temp::new(0.5),
+            );
+            assert!((hi[0] / (-2.0f64).exp() - 1.0).abs() < 1e-15, "{}", hi[0]);
+            // Nothing grew: nothing moves.
+            let (mut m, mut hi, mut lo, mut ones) =
+                ([2.0f32, -inf], [0.5, 0.0], [1e-17, 0.0], [3.0, 0.0]);
+            rescale::<f32, S, Unit>(&mut m, &[2.0, -inf], &mut hi, &mut lo, &mut ones, Unit);
+            assert_eq!((hi, lo, ones), ([0.5, 0.0], [1e-17, 0.0], [3.0, 0.0]));
+        }
+    }
+
+    #[test]
+    fn rescale_moves_grown_columns_only_on_every_isa() {
+        for isa in crate::simd::Isa::available() {
+            assert!(crate::simd::select(isa));
+            crate::simd::dispatch(&RescaleCases, 0);
+        }
+    }
 
     #[test]
     fn column_softmax_matches_reference() {
