@@ -4,7 +4,8 @@ precision reference (bounds in conftest), axes, special values, ``where``, ``emp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from conftest import (
     FLOAT64,
     FLOAT_DTYPES,
     SOFTMAX_FAMILY,
+    THREAD_COUNTS,
     WIDE_DTYPES,
     Axis,
     EmptyRows,
@@ -41,6 +43,28 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 Array = npt.NDArray[Any]
+
+FAMILY_CHECKS: dict[str, Callable[[Any, Ref], None]] = {
+    "softmax": check_softmax,
+    "log_softmax": check_log_softmax,
+    "logsumexp": check_logsumexp,
+}
+
+
+def checked_everywhere(
+    name: str, call: Callable[[], Any], ref: Ref, thread_counts: Sequence[int] = THREAD_COUNTS
+) -> Iterator[tuple[str, int, Any]]:
+    """Yield (isa, threads, result) of ``call()`` on every ISA and thread count, with both
+    still in force: each result within the bounds of ``ref`` for op ``name``, and
+    bit-identical to the first one of its ISA."""
+    seen: dict[str, Any] = {}
+    for isa, threads in each_config(thread_counts):
+        got = call()
+        FAMILY_CHECKS[name](got, ref)
+        if isa in seen:
+            assert np.array_equal(got, seen[isa], equal_nan=True), (name, isa, threads)
+        seen.setdefault(isa, got)
+        yield isa, threads, got
 
 
 # ------------------------------------------------------------------------------------------
@@ -181,20 +205,9 @@ def test_long_rows_both_routes_and_exp_variants_every_isa_and_thread_count(dtype
         x[1, 17] = -2000.0  # row 1: the checked exp
         x[2, -1] = -95.0  # row 2: a subnormal term in f32, checked too
         ref = Ref(x)
-        checks: dict[str, Callable[[Any, Ref], None]] = {
-            "softmax": check_softmax,
-            "log_softmax": check_log_softmax,
-            "logsumexp": check_logsumexp,
-        }
-        for name, check in checks.items():
-            fn = SOFTMAX_FAMILY[name]
-            seen: dict[str, Any] = {}
-            for isa, threads in each_config():
-                got = fn(x)
-                check(got, ref)
-                if isa in seen:
-                    assert np.array_equal(got, seen[isa], equal_nan=True), (name, n, isa, threads)
-                seen.setdefault(isa, got)
+        for name, fn in SOFTMAX_FAMILY.items():
+            for _ in checked_everywhere(name, partial(fn, x), ref):
+                pass
 
 
 @pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
@@ -229,19 +242,21 @@ STREAM_MIN_BYTES = 1 << 24
 
 
 @pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
-@pytest.mark.parametrize("d", [16, 1024])
+@pytest.mark.parametrize("d", [16, 1500])
 def test_streamed_results_match_small_calls_every_isa_and_thread_count(dtype: Any, d: int) -> None:
     """Short rows (d = 16) of arrays of 16 MiB or more write their results from scratch with
     streaming stores (the window path, on ISAs without tiles, also copies its input in
-    blocks); the row path (d = 1024) does neither.
+    blocks); the row path (d = 1500) streams log_softmax's results in blocks of 1024 (one
+    whole, one not), and softmax's not at all.
     Both must be bit-identical to the same rows computed in calls too small for that, on
     every ISA and thread count: into a new array, into an `out=` that starts off the 64-byte
     grid (the stores' head and tail), and in place. The input is left as it was."""
     dt = np.dtype(dtype)
-    n = STREAM_MIN_BYTES // (dt.itemsize * d)
+    n = -(-STREAM_MIN_BYTES // (dt.itemsize * d))
     chunk = 1024  # rows: a multiple of the short path's 256-row blocks, far below the limit
     assert chunk * d * dt.itemsize < STREAM_MIN_BYTES
     x = (np.random.default_rng(9).standard_normal((n, d)) * 4).astype(dt)
+    assert x.nbytes >= STREAM_MIN_BYTES
     x[7, 3] = -2000.0  # one row through the range-checked exp
     x0 = x.copy()
     for name in ("softmax", "log_softmax"):
@@ -323,20 +338,9 @@ def test_columns_whose_maxima_move_every_isa_and_thread_count(
     assert np.dtype(dtype) == FLOAT64 or x.nbytes >= ONE_READ_MIN_BYTES
     axis = len(shape) - 2
     ref = Ref(x, axis, temperature=t)
-    checks: dict[str, Callable[[Any, Ref], None]] = {
-        "softmax": check_softmax,
-        "log_softmax": check_log_softmax,
-        "logsumexp": check_logsumexp,
-    }
-    for name, check in checks.items():
-        fn = SOFTMAX_FAMILY[name]
-        seen: dict[str, Any] = {}
-        for isa, threads in each_config((1, 3)):
-            got = fn(x, axis=axis, temperature=t)
-            check(got, ref)
-            if isa in seen:
-                assert np.array_equal(got, seen[isa], equal_nan=True), (name, isa, threads)
-            seen.setdefault(isa, got)
+    for name, fn in SOFTMAX_FAMILY.items():
+        call = partial(fn, x, axis=axis, temperature=t)
+        for isa, threads, got in checked_everywhere(name, call, ref, (1, 3)):
             if name != "logsumexp":
                 y = x.copy()
                 fn(y, axis=axis, temperature=t, out=y)
