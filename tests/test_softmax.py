@@ -327,10 +327,10 @@ def test_columns_whose_maxima_move_every_isa_and_thread_count(
     """Over a strided axis, f32 inputs of 8 MiB or more take each column's statistics in
     one read: log_softmax and logsumexp block by block, rescaling the sums as the maximum
     grows, and merging chunks of rows (one lone tile) the same way; softmax by chunks of
-    rows, each scaled by its own factor. Maxima that grow on every row, arrive last, or
-    never come (only -inf, +inf, NaN, each late) give results within the bounds,
-    bit-identical across thread counts and in place (f64 and smaller inputs find the
-    maxima first)."""
+    rows, each scaled by its own factor (f64, smaller inputs and softmax on stacked tiles,
+    as (3, 18000, 40), find the maxima first). Maxima that grow on every row, arrive last,
+    or never come (only -inf, +inf, NaN, each late) give results within the bounds,
+    bit-identical across thread counts and in place."""
     d, w = shape[-2:]
     reps = int(np.prod(shape[:-2], dtype=np.int64))
     x = np.stack([_columns_whose_maxima_move(dtype, d, w, seed) for seed in range(reps)])

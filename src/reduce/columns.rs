@@ -208,8 +208,8 @@ impl ColSums {
     }
 }
 
-/// Per-column running statistics over some rows of a tile, in one read (f32): each
-/// column's maximum so far (NaN ignored) and the sums relative to it.
+/// Per-column statistics over some rows of a tile, in one read (f32): each column's
+/// maximum (so far, in `stats_of`; NaN ignored) and its sums relative to it.
 struct ColStats<F> {
     m: Vec<F>,
     sums: ColSums,
