@@ -25,7 +25,11 @@ trait Load: Key + Default {
     /// argmax of the rows of `d` (at most `TILE` of each) in `x` as a tile (see
     /// `kernels::tile`), for ISAs with `Simd::TILES`.
     #[inline(always)]
-    fn tile_argmax<S: Simd>(_x: &[Self], _d: usize, _t: &mut Tile<Self>) -> [u32; TILE] {
+    fn tile_argmax<S: Simd, const D: usize>(
+        _x: &[Self],
+        _d: usize,
+        _t: &mut Tile<Self>,
+    ) -> [u32; TILE] {
         unreachable!("only the float keys are TILED")
     }
 }
@@ -70,9 +74,13 @@ impl Load for i8 {
 impl Load for f32 {
     const TILED: bool = true;
     #[inline(always)]
-    fn tile_argmax<S: Simd>(x: &[Self], d: usize, t: &mut Tile<Self>) -> [u32; TILE] {
+    fn tile_argmax<S: Simd, const D: usize>(
+        x: &[Self],
+        d: usize,
+        t: &mut Tile<Self>,
+    ) -> [u32; TILE] {
         <Self as Float>::load_tile::<S>(x, d, t);
-        tile::argmax::<Self, 0>(t, d)
+        tile::argmax::<Self, D>(t, d)
     }
     #[inline(always)]
     unsafe fn load(p: *const u8, dt: DType, swapped: bool) -> Self {
@@ -83,9 +91,13 @@ impl Load for f32 {
 impl Load for f64 {
     const TILED: bool = true;
     #[inline(always)]
-    fn tile_argmax<S: Simd>(x: &[Self], d: usize, t: &mut Tile<Self>) -> [u32; TILE] {
+    fn tile_argmax<S: Simd, const D: usize>(
+        x: &[Self],
+        d: usize,
+        t: &mut Tile<Self>,
+    ) -> [u32; TILE] {
         <Self as Float>::load_tile::<S>(x, d, t);
-        tile::argmax::<Self, 0>(t, d)
+        tile::argmax::<Self, D>(t, d)
     }
     #[inline(always)]
     unsafe fn load(p: *const u8, dt: DType, swapped: bool) -> Self {
@@ -253,6 +265,46 @@ fn run_typed<K: Load>(
 const COPY_IN_MIN_BYTES: usize = 1 << 24;
 const COPY_ELEMS: usize = 4096;
 
+/// argmax of packed rows of `d <= TILE` values as tiles. PERF: common class counts get their
+/// own unrolled copy, as softmax's short rows do.
+#[inline(always)]
+fn tiled_d<K: Load, S: Simd>(
+    ctx: &Ctx<'_>,
+    x: &[K],
+    d: usize,
+    offs: [isize; MAX_OPS],
+    step: isize,
+) {
+    match d {
+        2 => tiled::<K, S, 2>(ctx, x, d, offs, step),
+        4 => tiled::<K, S, 4>(ctx, x, d, offs, step),
+        8 => tiled::<K, S, 8>(ctx, x, d, offs, step),
+        10 => tiled::<K, S, 10>(ctx, x, d, offs, step),
+        16 => tiled::<K, S, 16>(ctx, x, d, offs, step),
+        _ => tiled::<K, S, 0>(ctx, x, d, offs, step),
+    }
+}
+
+/// argmax of the packed rows of `d` values in `x`, a tile at a time: row `r`'s result goes
+/// to output offset `offs[OUT] + r * step`.
+#[inline(always)]
+fn tiled<K: Load, S: Simd, const D: usize>(
+    ctx: &Ctx<'_>,
+    x: &[K],
+    d: usize,
+    mut offs: [isize; MAX_OPS],
+    step: isize,
+) {
+    let mut t: Tile<K> = [[K::default(); TILE]; TILE];
+    for xc in x.chunks(TILE * d) {
+        let idx = K::tile_argmax::<S, D>(xc, d, &mut t);
+        for &i in idx.iter().take(xc.len() / d) {
+            ctx.put(&offs, i as usize);
+            offs[OUT] += step;
+        }
+    }
+}
+
 struct RowsJob<'a, K> {
     ctx: &'a Ctx<'a>,
     rows_per_task: usize,
@@ -279,15 +331,7 @@ impl<K: Load> Job for RowsJob<'_, K> {
             };
             let d = ctx.d;
             if K::TILED && S::TILES && d <= TILE {
-                let mut t: Tile<K> = [[K::default(); TILE]; TILE];
-                for (c, xc) in x.chunks(TILE * d).enumerate() {
-                    let idx = K::tile_argmax::<S>(xc, d, &mut t);
-                    for (r, &i) in idx.iter().enumerate().take(xc.len() / d) {
-                        let mut o = offs;
-                        o[OUT] += outer.strides[OUT] * (c * TILE + r) as isize;
-                        ctx.put(&o, i as usize);
-                    }
-                }
+                tiled_d::<K, S>(ctx, x, d, offs, outer.strides[OUT]);
                 return;
             }
             let rows = if ctx.copy_in {

@@ -310,10 +310,35 @@ pub fn put_lanes<F: Copy>(v: &[F; TILE], out: &mut [F]) {
 }
 
 /// Each row's argmax with NumPy's rules (the first NaN, else the first maximum), as lanes.
-/// Each value gets a key, its column for a NaN and `TILE` + its column for a maximum; the
-/// least key wins.
+///
+/// PERF: one pass keeps each lane's first strictly greater value and its column; a NaN
+/// compares false and would be passed over, so a tile where one of the first `d` columns
+/// holds a NaN (its running sum is NaN then, or after inf - inf) is redone by `argmax_keys`.
 #[inline(always)]
 pub fn argmax<F: Float, const D: usize>(t: &Tile<F>, d: usize) -> [u32; TILE] {
+    let d = len::<D>(d);
+    let mut m = t[0];
+    let mut sum = t[0];
+    let mut at = [0u32; TILE];
+    for (j, c) in t[..d].iter().enumerate().skip(1) {
+        column_barrier();
+        for (((mi, ai), si), &v) in m.iter_mut().zip(&mut at).zip(&mut sum).zip(c) {
+            let gt = v > *mi;
+            *mi = if gt { v } else { *mi };
+            *ai = if gt { j as u32 } else { *ai };
+            *si = *si + v;
+        }
+    }
+    if sum.iter().any(|s| s.is_nan()) {
+        return argmax_keys::<F, D>(t, d);
+    }
+    at
+}
+
+/// `argmax` for tiles that may hold NaNs. Each value gets a key, its column for a NaN and
+/// `TILE` + its column for a maximum; the least key wins.
+#[inline(never)]
+fn argmax_keys<F: Float, const D: usize>(t: &Tile<F>, d: usize) -> [u32; TILE] {
     let d = len::<D>(d);
     let mut m = [F::NEG_INF; TILE];
     for c in &t[..d] {
@@ -455,16 +480,33 @@ mod tests {
     fn argmax_matches_the_window_path() {
         use crate::kernels::argmax::argmax_packed;
         for d in 1..=TILE {
-            let mut x = rows(TILE, d, d as u64 + 40);
-            // A row of NaN after a maximum, a row of -inf only, a row of ties.
-            x[2 * d + d / 2] = f32::NAN;
-            x[3 * d..4 * d].fill(f32::NEG_INFINITY);
-            x[4 * d..5 * d].fill(2.5);
-            let mut want = [0u32; TILE];
-            argmax_packed(&x, d, |r, i| want[r] = i as u32);
-            let mut t = [[0.0f32; TILE]; TILE];
-            load(&x, d, &mut t);
-            assert_eq!(argmax::<f32, 0>(&t, d), want, "d={d}");
+            for case in 0..4 {
+                let mut x = rows(TILE, d, d as u64 + 40);
+                // A row of -inf only, a row of ties; then, in turn, none of these, a NaN
+                // after a maximum, a NaN first, +inf and -inf in one row (a NaN sum).
+                x[3 * d..4 * d].fill(f32::NEG_INFINITY);
+                x[4 * d..5 * d].fill(2.5);
+                match case {
+                    1 => x[2 * d + d / 2] = f32::NAN,
+                    2 => x[2 * d] = f32::NAN,
+                    3 => {
+                        x[5 * d + d - 1] = f32::INFINITY;
+                        x[5 * d] = f32::NEG_INFINITY;
+                    }
+                    _ => {}
+                }
+                let mut want = [0u32; TILE];
+                argmax_packed(&x, d, |r, i| want[r] = i as u32);
+                let mut t = [[0.0f32; TILE]; TILE];
+                load(&x, d, &mut t);
+                assert_eq!(argmax::<f32, 0>(&t, d), want, "d={d} case={case}");
+                assert_eq!(argmax_keys::<f32, 0>(&t, d), want, "d={d} case={case}");
+                match d {
+                    10 => assert_eq!(argmax::<f32, 10>(&t, d), want, "case={case}"),
+                    16 => assert_eq!(argmax::<f32, 16>(&t, d), want, "case={case}"),
+                    _ => {}
+                }
+            }
         }
     }
 
