@@ -128,10 +128,10 @@ def test_argmax_extremes_and_ties_in_long_rows(dtype: Any, n: int) -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.uint8, np.int64])
 def test_argmax_short_rows_every_isa_and_thread_count(dtype: Any) -> None:
     """Short rows laid end to end are read as fixed windows that run into the next rows,
-    or (AVX-512, floats, up to 16) as tiles of 16 rows, those holding a NaN or ±inf taking
-    a second form: every length up to 32, with ties, NaN and ±inf (many tiles hold none),
-    on every ISA and thread count (over 64K elements, so that the rows are split across
-    threads)."""
+    or (AVX-512, floats, up to 16) as tiles of 16 rows, those holding a NaN (or +inf and
+    -inf in one row) taking a second form: every length up to 32, with ties, NaN and ±inf
+    (many tiles hold none), on every ISA and thread count (over 64K elements, so that the
+    rows are split across threads)."""
     rng = np.random.default_rng(7)
     for d in range(1, 34):
         x = rng.integers(-20, 20, size=(70_000 // d + 3, d)).astype(dtype)

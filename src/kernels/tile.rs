@@ -336,7 +336,8 @@ pub fn argmax<F: Float, const D: usize>(t: &Tile<F>, d: usize) -> [u32; TILE] {
 }
 
 /// `argmax` for tiles that may hold NaNs. Each value gets a key, its column for a NaN and
-/// `TILE` + its column for a maximum; the least key wins.
+/// `TILE` + its column for a maximum; the least key wins. Out of line, so compiled for the
+/// baseline ISA: only tiles whose rows hold a NaN take it.
 #[inline(never)]
 fn argmax_keys<F: Float, const D: usize>(t: &Tile<F>, d: usize) -> [u32; TILE] {
     let d = len::<D>(d);
