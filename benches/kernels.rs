@@ -35,7 +35,8 @@ impl Job for Bench {
                 }
                 2 => {
                     let m = row::max(&self.x);
-                    let s = row::sum_exp_into::<f32, S, Unit, false>(&self.x, m, Unit, &mut o);
+                    let s =
+                        row::sum_exp_into::<f32, S, Unit, false>(&self.x, m, Unit, &mut o, None);
                     row::scale::<f32, S>(&mut o, <f32 as Float>::recip(s.value()));
                 }
                 3 => {
@@ -43,7 +44,7 @@ impl Job for Bench {
                 }
                 4 => {
                     let m = row::max(&self.x);
-                    black_box(row::sum_exp::<f32, S, Unit, false>(&self.x, m, Unit));
+                    black_box(row::sum_exp::<f32, S, Unit, false>(&self.x, m, Unit, None));
                 }
                 _ => {
                     let (m, min) = row::max_min_portable(&self.x);

@@ -13,7 +13,7 @@ use crate::kernels::exp::{
     exp_f32, exp_f32_normal, exp_f64, exp_f64_normal, fma_f32, fma_f64, F32_EXP_NORMAL_MIN_ARG,
     F64_EXP_NORMAL_MIN_ARG,
 };
-use crate::kernels::row::LANES;
+use crate::kernels::row::{Extremes, LANES};
 use crate::kernels::tile::Tile;
 use crate::simd::{Number, Simd};
 
@@ -51,8 +51,8 @@ pub trait Float:
     const EXP_NORMAL_MIN: f64;
     /// e^(t + lo) for `t` in [`EXP_NORMAL_MIN`, 0] or NaN (see `exp_f32_normal`).
     fn exp_normal<S: Simd>(t: Self, lo: Self) -> Self;
-    /// `row::max_min` through the ISA's own loop.
-    fn max_min<S: Simd>(x: &[Self]) -> (Self, Self);
+    /// `row::Extremes::take` through the ISA's own loop.
+    fn max_min_lanes<S: Simd>(x: &[Self], e: &mut Extremes<Self>);
     /// `row::masked_lane_sums` through the ISA's own loop.
     fn masked_lane_sums<S: Simd>(x: &[Self], m: Self, e: &[Self]) -> ([Self; LANES], u64);
     /// `tile::load` through the ISA's own transpose.
@@ -127,8 +127,8 @@ macro_rules! float_common {
             S::$sums(x, m, e)
         }
         #[inline(always)]
-        fn max_min<S: Simd>(x: &[Self]) -> (Self, Self) {
-            S::$max_min(x)
+        fn max_min_lanes<S: Simd>(x: &[Self], e: &mut Extremes<Self>) {
+            S::$max_min(x, e)
         }
         #[inline(always)]
         fn load_tile<S: Simd>(x: &[Self], d: usize, t: &mut Tile<Self>) {
@@ -150,7 +150,7 @@ impl Float for f32 {
         exp_f32_normal,
         F32_EXP_NORMAL_MIN_ARG,
         masked_lane_sums_f32,
-        max_min_f32,
+        max_min_lanes_f32,
         load_tile_f32,
         store_tile_f32
     );
@@ -226,7 +226,7 @@ impl Float for f64 {
         exp_f64_normal,
         F64_EXP_NORMAL_MIN_ARG,
         masked_lane_sums_f64,
-        max_min_f64,
+        max_min_lanes_f64,
         load_tile_f64,
         store_tile_f64
     );

@@ -33,6 +33,8 @@ pub const STAT_S: usize = 5;
 /// Rows longer than this are cut into superblocks (the row no longer sits in L2), unless
 /// they are few and fit in `L2_ROW_BYTES`.
 pub const BIG_ROW: usize = 1 << 16;
+/// Rows per task at least, where each thread still gets one: see `RowsJob`.
+const AHEAD_ROWS: usize = 8;
 /// Rows of at most this many bytes, when there are at least `ROWS_TO_SPLIT_BY_ROW` of them,
 /// stay on the row path: three passes over a row that sits in L2 (1 MiB and up on current
 /// cores) make each exponential once, where superblocks make it twice. The choice depends
@@ -232,6 +234,13 @@ impl<F: Float> Ctx<'_, F> {
             unsafe { v.store(ob.wrapping_offset(w.offsets[OUT]), dt) };
             w.advance();
         }
+    }
+
+    /// Whether the row path reads rows of x in place: `x_direct`, and no result of the
+    /// call overwrites x.
+    #[inline(always)]
+    fn rows_direct(&self) -> bool {
+        self.x_direct && !(self.req.in_place && self.req.kind.writes_rows())
     }
 
     /// The row of x in place.
@@ -442,7 +451,10 @@ fn run_typed<F: Float>(
             return in_waves(&job, tasks, short::SHORT_ROWS * d, interrupted);
         }
     }
-    let rows_per_task = (TASK_ELEMS / d.max(1)).clamp(1, n);
+    // Long rows go several to a task (as many as leave each thread one), so that each but
+    // the first takes its extremes during the exp pass of the row before (`row::Ahead`).
+    let ahead_rows = AHEAD_ROWS.min(n.div_ceil(parallel::num_threads()));
+    let rows_per_task = (TASK_ELEMS / d.max(1)).max(ahead_rows).clamp(1, n);
     let job = RowsJob {
         ctx: &ctx,
         rows_per_task,
@@ -493,15 +505,22 @@ impl<F: Float> Job for RowsJob<'_, F> {
         let end = (start + self.rows_per_task).min(n);
         let mut sc = Scratch::new();
         let mut w = Walker::at(&ctx.req.layout.outer, start);
-        for _ in start..end {
+        let ahead_ok = ctx.rows_direct() && !ctx.req.kind.is_finish();
+        // The current row's extremes where the row before took them in (`row::Ahead`).
+        let mut known = None;
+        for i in start..end {
             let offs = w.offsets;
-            let t = ctx.shift_for(&offs);
-            if t == 1.0 {
-                one_row::<F, S, Unit>(ctx, &offs, Unit, &mut sc);
-            } else {
-                one_row::<F, S, Temp<F>>(ctx, &offs, Temp::new(t), &mut sc);
-            }
             w.advance();
+            let next = (ahead_ok && i + 1 < end).then(|| {
+                // SAFETY: rows_direct, and w is at the next row of this task.
+                unsafe { ctx.x_slice(&w.offsets, 0..ctx.d) }
+            });
+            let t = ctx.shift_for(&offs);
+            known = if t == 1.0 {
+                one_row::<F, S, Unit>(ctx, &offs, Unit, known, next, &mut sc)
+            } else {
+                one_row::<F, S, Temp<F>>(ctx, &offs, Temp::new(t), known, next, &mut sc)
+            };
         }
         if ctx.large {
             S::stream_fence(); // log_shift_streamed
@@ -509,18 +528,22 @@ impl<F: Float> Job for RowsJob<'_, F> {
     }
 }
 
+/// One row: its extremes are `known` where the row before took them in; `next`, where given,
+/// is the next row, whose extremes are returned where this row's exp pass took them in.
 #[inline(always)]
 fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
     ctx: &Ctx<'_, F>,
     offs: &[isize; MAX_OPS],
     sh: Sh,
+    known: Option<(F, F)>,
+    next: Option<&[F]>,
     sc: &mut Scratch<F>,
-) {
+) -> Option<(F, F)> {
     let d = ctx.d;
     let kind = ctx.req.kind;
     let mut included = d;
-    let xs: &[F] = if ctx.x_direct && !(ctx.req.in_place && kind.writes_rows()) {
-        // SAFETY: x_direct.
+    let xs: &[F] = if ctx.rows_direct() {
+        // SAFETY: rows_direct.
         unsafe { ctx.x_slice(offs, 0..d) }
     } else {
         // SAFETY: offs is a row of this request.
@@ -540,7 +563,7 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
             },
         )
     } else {
-        let (m, min) = row::max_min::<F, S>(xs);
+        let (m, min) = known.unwrap_or_else(|| row::max_min::<F, S>(xs));
         (m, min, row::Acc::default())
     };
     let finite = m > F::NEG_INF && m < F::INF;
@@ -551,35 +574,45 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
             Special::scan(xs, included > 0)
         };
         write_special(ctx, offs, &sp, xs, &mut sc.out);
-        return;
+        return None;
     }
+    let mut ahead = next.map(row::Ahead::new);
     if row::normal_range(m, min, sh) {
         // PERF: the exp pass's shift by Fast2Sum where the row allows (3 flops of its ~20).
         shift::with_exact_shift!(sh, m, min, s2 => {
-            row_body::<F, S, _, true>(ctx, offs, s2, xs, (m, min), acc, &mut sc.out)
+            row_body::<F, S, _, true>(ctx, offs, s2, xs, (m, min, acc), ahead.as_mut(), &mut sc.out)
         });
     } else {
-        row_body::<F, S, Sh, false>(ctx, offs, sh, xs, (m, min), acc, &mut sc.out);
+        row_body::<F, S, Sh, false>(
+            ctx,
+            offs,
+            sh,
+            xs,
+            (m, min, acc),
+            ahead.as_mut(),
+            &mut sc.out,
+        );
     }
+    ahead.map(|a| a.ext.fold())
 }
 
 /// One row with a finite maximum `m` and minimum `min` (-inf where not known) (and, for
-/// the finishing kinds, its sum `acc`).
+/// the finishing kinds, its sum `acc`); `ahead` as in `row::sum_exp`.
 #[inline(always)]
 fn row_body<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     ctx: &Ctx<'_, F>,
     offs: &[isize; MAX_OPS],
     sh: Sh,
     xs: &[F],
-    (m, min): (F, F),
-    acc: row::Acc,
+    (m, min, acc): (F, F, row::Acc),
+    ahead: Option<&mut row::Ahead<'_, F>>,
     buf: &mut Vec<F>,
 ) {
     let d = ctx.d;
     let kind = ctx.req.kind;
     match kind {
         Kind::LogSumExp | Kind::Stats => {
-            let acc = row::sum_exp::<F, S, Sh, NORMAL>(xs, m, sh);
+            let acc = row::sum_exp::<F, S, Sh, NORMAL>(xs, m, sh, ahead);
             put_stats(ctx, offs, sh.apply(m.to_f64()), m, acc);
         }
         _ => {
@@ -592,11 +625,11 @@ fn row_body<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
             };
             match kind {
                 Kind::Softmax => {
-                    let acc = row::sum_exp_into::<F, S, Sh, NORMAL>(xs, m, sh, out);
+                    let acc = row::sum_exp_into::<F, S, Sh, NORMAL>(xs, m, sh, out, ahead);
                     row::scale::<F, S>(out, F::recip(acc.value()));
                 }
                 Kind::LogSoftmax => {
-                    let acc = row::sum_exp::<F, S, Sh, NORMAL>(xs, m, sh);
+                    let acc = row::sum_exp::<F, S, Sh, NORMAL>(xs, m, sh, ahead);
                     let ls = row::log_of_sum::<F>(acc);
                     if ctx.large && ctx.out_direct && d * size_of::<F>() >= STREAM_ROW_MIN_BYTES {
                         log_shift_streamed::<F, S, Sh>(xs, m, min, sh, ls, out);
@@ -846,7 +879,7 @@ fn rows_one_by_one<F: Float, S: Simd, Sh: Shift<F>>(
     let mut sc = Scratch::new();
     let mut w = Walker::at(&ctx.req.layout.outer, first);
     for _ in 0..rows {
-        one_row::<F, S, Sh>(ctx, &w.offsets, sh, &mut sc);
+        one_row::<F, S, Sh>(ctx, &w.offsets, sh, None, None, &mut sc);
         w.advance();
     }
 }

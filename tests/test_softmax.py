@@ -287,6 +287,42 @@ def test_streamed_results_match_small_calls_every_isa_and_thread_count(dtype: An
 
 
 @pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
+def test_rows_taken_ahead_match_single_rows_every_isa_and_thread_count(dtype: Any) -> None:
+    """Rows of more than 4096 values (a task's worth in fewer than 8) go several to a task,
+    each taking the maximum and minimum of the next during its exp pass. Beside rows with a
+    NaN, +inf, all -inf, a value for the range-checked exp, one constant and one with its
+    maximum last, every row must be bit-identical to the same row in a call of its own, on
+    every ISA and thread count: into a new array, into ``out=``, and from a view whose rows
+    lie apart. The input is left as it was."""
+    dt = np.dtype(dtype)
+    n, d = 13, 5000  # 19 blocks of 256 and a tail
+    x = (np.random.default_rng(11).standard_normal((n, d)) * 4).astype(dt)
+    x[2, 100] = np.nan
+    x[3] = -np.inf
+    x[4, 7] = np.inf
+    x[6, 4999] = -2000.0
+    x[8] = 1.5
+    x[9, d - 1] = 50.0
+    wide = np.zeros((n, d + 3), dt)
+    wide[:, 1 : d + 1] = x
+    view = wide[:, 1 : d + 1]
+    x0 = x.copy()
+    for name, fn in SOFTMAX_FAMILY.items():
+        want: dict[str, Any] = {}
+        for isa, threads in each_config((1, 2, 3)):
+            if isa not in want:
+                want[isa] = np.concatenate([fn(x[i : i + 1]) for i in range(n)])
+            w = want[isa]
+            assert np.array_equal(fn(x), w, equal_nan=True), (name, isa, threads)
+            assert np.array_equal(fn(view), w, equal_nan=True), (name, isa, threads, "view")
+            if name != "logsumexp":
+                out = np.empty_like(x)
+                assert fn(x, out=out) is out
+                assert np.array_equal(out, w, equal_nan=True), (name, isa, threads, "out")
+            assert np.array_equal(x, x0, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
 @pytest.mark.parametrize("rows", [3000, 300])
 def test_axis0_sums_are_blocked(dtype: Any, rows: int) -> None:
     rng = np.random.default_rng(2)

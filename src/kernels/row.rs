@@ -97,11 +97,21 @@ fn beyond<F: Float, const MAX: bool>(a: F, b: F) -> F {
 
 /// The NaN-ignoring maximum (`MAX`) or minimum, in `LANES` lanes (the tail's values in the
 /// first lanes) folded by `fold_extreme`. The AVX-512 level has the same in intrinsics
-/// (`Simd::max_min_f32`). PERF: more accumulators (to shorten the dependency chain) made
-/// the compiler's vector code slower, up to element by element on AVX2.
+/// (`Simd::max_min_lanes_f32`).
 #[inline(always)]
 fn extreme<F: Float, const MAX: bool>(x: &[F]) -> F {
     let mut acc = [if MAX { F::NEG_INF } else { F::INF }; LANES];
+    extreme_lanes::<F, MAX>(x, &mut acc);
+    fold_extreme::<F, MAX>(acc)
+}
+
+/// `extreme`'s lanes carried on over `x`: lane `i` takes `x[i]`, `x[i + LANES]`, ..., so a
+/// row taken in blocks of whole chunks (the last block alone with a tail) gives the lanes
+/// of one pass. PERF: more accumulators (to shorten the dependency chain) made the
+/// compiler's vector code slower, up to element by element on AVX2.
+#[inline(always)]
+fn extreme_lanes<F: Float, const MAX: bool>(x: &[F], lanes: &mut [F; LANES]) {
+    let mut acc = *lanes;
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
     for c in chunks {
@@ -112,7 +122,7 @@ fn extreme<F: Float, const MAX: bool>(x: &[F]) -> F {
     for (a, &v) in acc.iter_mut().zip(tail) {
         *a = beyond::<F, MAX>(v, *a);
     }
-    fold_extreme::<F, MAX>(acc)
+    *lanes = acc;
 }
 
 /// The lanes of `extreme` folded as a tree, so the per-row tail is a few dependent steps
@@ -127,18 +137,62 @@ pub fn fold_extreme<F: Float, const MAX: bool>(mut acc: [F; LANES]) -> F {
     acc[0]
 }
 
+/// The lanes of a row's NaN-ignoring maximum and minimum, filled a block at a time.
+#[derive(Clone, Copy, Debug)]
+pub struct Extremes<F> {
+    pub hi: [F; LANES],
+    pub lo: [F; LANES],
+}
+
+/// Nothing taken in yet.
+impl<F: Float> Default for Extremes<F> {
+    #[inline(always)]
+    fn default() -> Self {
+        Extremes {
+            hi: [F::NEG_INF; LANES],
+            lo: [F::INF; LANES],
+        }
+    }
+}
+
+impl<F: Float> Extremes<F> {
+    /// Take in `x`, the row's next block (whole chunks of `LANES` unless it is the last).
+    #[inline(always)]
+    pub fn take<S: Simd>(&mut self, x: &[F]) {
+        F::max_min_lanes::<S>(x, self)
+    }
+
+    /// The (maximum, minimum) of all taken in.
+    #[inline(always)]
+    pub fn fold(&self) -> (F, F) {
+        (
+            fold_extreme::<F, true>(self.hi),
+            fold_extreme::<F, false>(self.lo),
+        )
+    }
+}
+
 /// The NaN-ignoring (maximum, minimum), through the ISA's own loop: one read of the row
 /// where the ISA has it in intrinsics (AVX-512), two passes of `extreme` elsewhere (written
 /// as one portable loop, the two reductions vectorized into lane shuffles).
 #[inline(always)]
 pub fn max_min<F: Float, S: Simd>(x: &[F]) -> (F, F) {
-    F::max_min::<S>(x)
+    let mut e = Extremes::default();
+    e.take::<S>(x);
+    e.fold()
 }
 
 /// The portable `max_min`: two passes.
 #[inline(always)]
 pub fn max_min_portable<F: Float>(x: &[F]) -> (F, F) {
     (max(x), min(x))
+}
+
+/// The portable `Extremes::take`: two passes.
+#[inline(always)]
+pub fn max_min_lanes_portable<F: Float>(x: &[F], e: &mut Extremes<F>) {
+    extreme_lanes::<F, true>(x, &mut e.hi);
+    extreme_lanes::<F, false>(x, &mut e.lo);
 }
 
 /// Whether every exponent `(x - m) / T` of a row with maximum `m` and minimum `min` lies
@@ -233,32 +287,65 @@ pub fn fold_lanes<F: Float>(mut a: [F; LANES]) -> F {
     a[0] + a[1]
 }
 
-/// `sum(exp((x - m) / T))`, writing each term to `out`. `NORMAL`: see `normal_range`.
+/// The next row, and the lanes of its extremes (`Extremes`), taken in a block at a time while
+/// this row's exp pass runs. PERF: rows that came from L3 or memory had their own pass for
+/// the extremes, bound by the loads; beside the exp pass (bound by arithmetic) the loads
+/// cost little. Taken after each block's exponentials rather than before: before, arrays
+/// from memory took up to 1.2x the time.
+pub struct Ahead<'a, F> {
+    pub x: &'a [F],
+    pub ext: Extremes<F>,
+}
+
+impl<'a, F: Float> Ahead<'a, F> {
+    #[inline(always)]
+    pub fn new(x: &'a [F]) -> Self {
+        Ahead {
+            x,
+            ext: Extremes::default(),
+        }
+    }
+}
+
+/// `sum(exp((x - m) / T))`, writing each term to `out`; meanwhile `ahead`'s extremes (its
+/// row as long as `x`). `NORMAL`: see `normal_range`.
 #[inline(always)]
 pub fn sum_exp_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     x: &[F],
     m: F,
     sh: Sh,
     out: &mut [F],
+    mut ahead: Option<&mut Ahead<'_, F>>,
 ) -> Acc {
     let mut acc = Acc::default();
-    for (xb, ob) in x.chunks(FOLD).zip(out.chunks_mut(FOLD)) {
+    for (k, (xb, ob)) in x.chunks(FOLD).zip(out.chunks_mut(FOLD)).enumerate() {
         let (rest, ones) = exp_block::<F, S, Sh, NORMAL>(xb, m, sh, ob);
         acc.add(rest);
         acc.count += ones;
+        if let Some(a) = ahead.as_deref_mut() {
+            a.ext.take::<S>(&a.x[k * FOLD..k * FOLD + xb.len()]);
+        }
     }
     acc
 }
 
-/// `sum(exp((x - m) / T))` without storing the terms.
+/// `sum(exp((x - m) / T))` without storing the terms; `ahead` as in `sum_exp_into`.
 #[inline(always)]
-pub fn sum_exp<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(x: &[F], m: F, sh: Sh) -> Acc {
+pub fn sum_exp<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
+    x: &[F],
+    m: F,
+    sh: Sh,
+    mut ahead: Option<&mut Ahead<'_, F>>,
+) -> Acc {
     let mut scratch = [F::ZERO; FOLD];
     let mut acc = Acc::default();
-    for xb in x.chunks(FOLD) {
+    for (k, xb) in x.chunks(FOLD).enumerate() {
         let (rest, ones) = exp_block::<F, S, Sh, NORMAL>(xb, m, sh, &mut scratch[..xb.len()]);
         acc.add(rest);
         acc.count += ones;
+        if let Some(a) = ahead.as_deref_mut() {
+            a.ext.take::<S>(&a.x[k * FOLD..k * FOLD + xb.len()]);
+        }
     }
     acc
 }
@@ -292,9 +379,9 @@ pub fn exp_scale<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
 #[inline(always)]
 pub fn sum_exp_spanned<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, min: F, sh: Sh) -> Acc {
     if normal_range(m, min, sh) {
-        shift::with_exact_shift!(sh, m, min, s2 => sum_exp::<F, S, _, true>(x, m, s2))
+        shift::with_exact_shift!(sh, m, min, s2 => sum_exp::<F, S, _, true>(x, m, s2, None))
     } else {
-        sum_exp::<F, S, Sh, false>(x, m, sh)
+        sum_exp::<F, S, Sh, false>(x, m, sh, None)
     }
 }
 
@@ -308,9 +395,9 @@ pub fn sum_exp_into_spanned<F: Float, S: Simd, Sh: Shift<F>>(
     out: &mut [F],
 ) -> Acc {
     if normal_range(m, min, sh) {
-        shift::with_exact_shift!(sh, m, min, s2 => sum_exp_into::<F, S, _, true>(x, m, s2, out))
+        shift::with_exact_shift!(sh, m, min, s2 => sum_exp_into::<F, S, _, true>(x, m, s2, out, None))
     } else {
-        sum_exp_into::<F, S, Sh, false>(x, m, sh, out)
+        sum_exp_into::<F, S, Sh, false>(x, m, sh, out, None)
     }
 }
 
@@ -532,12 +619,15 @@ mod tests {
     }
 
     struct MaxMinJob<F> {
-        got: std::sync::Mutex<Vec<(F, F)>>,
+        /// Per row: in one call; in blocks of 48 and the rest; ahead of a row's exp pass.
+        got: std::sync::Mutex<Vec<[(F, F); 3]>>,
     }
 
-    /// Rows of every length below 200 (every tail), with NaN, infinities and both zeros.
+    /// Rows of every length below 200 (every tail) and some longer than `FOLD`, with NaN,
+    /// infinities and both zeros.
     fn extreme_rows<F: Float>() -> Vec<Vec<F>> {
         (0..200)
+            .chain([255, 256, 257, 600, 1000])
             .map(|n| {
                 (0..n)
                     .map(|i| match (i * 7 + n) % 11 {
@@ -558,12 +648,23 @@ mod tests {
             let mut got = self.got.lock().unwrap();
             *got = extreme_rows::<F>()
                 .iter()
-                .map(|x| max_min::<F, S>(x))
+                .map(|x| {
+                    let mut blocks = Extremes::default();
+                    for b in x.chunks(48) {
+                        blocks.take::<S>(b);
+                    }
+                    let mut ahead = Ahead::new(x);
+                    let row = vec![F::ZERO; x.len()];
+                    let s = sum_exp::<F, S, Unit, false>(&row, F::ZERO, Unit, Some(&mut ahead));
+                    assert_eq!(s.value(), x.len() as f64);
+                    [max_min::<F, S>(x), blocks.fold(), ahead.ext.fold()]
+                })
                 .collect();
         }
     }
 
-    /// Each ISA's one-pass max/min gives the portable two passes' values, zeros' signs too.
+    /// Each ISA's one-pass max/min gives the portable two passes' values, zeros' signs too,
+    /// taken in one call, in blocks, or ahead of another row's exp pass.
     fn max_min_matches_portable<F: Float>() {
         let job = MaxMinJob::<F> {
             got: std::sync::Mutex::new(Vec::new()),
@@ -571,11 +672,15 @@ mod tests {
         on_every_isa(
             |isa| {
                 let got = job.got.lock().unwrap();
-                for (x, &(m, lo)) in extreme_rows::<F>().iter().zip(got.iter()) {
+                for (x, ways) in extreme_rows::<F>().iter().zip(got.iter()) {
                     let (wm, wlo) = max_min_portable(x);
                     let bits = |v: F| v.to_f64().to_bits();
-                    assert_eq!((bits(m), bits(lo)), (bits(wm), bits(wlo)), "{isa}: {x:?}");
+                    for (k, &(m, lo)) in ways.iter().enumerate() {
+                        let (got, want) = ((bits(m), bits(lo)), (bits(wm), bits(wlo)));
+                        assert_eq!(got, want, "{isa}, way {k}: {x:?}");
+                    }
                     // And the plain definition: NaN ignored, +-inf for an all-NaN or empty row.
+                    let (m, lo) = ways[0];
                     let finite = x.iter().filter(|v| !v.is_nan()).map(|v| v.to_f64());
                     let want = finite.clone().fold(f64::NEG_INFINITY, f64::max);
                     assert_eq!(m.to_f64(), want, "{isa}: max of {x:?}");
@@ -612,8 +717,8 @@ mod tests {
         let (m, lo) = max_min_portable(&x);
         assert!(normal_range(m, lo, Unit));
         let (mut a, mut b) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
-        let sa = sum_exp_into::<f32, Generic, Unit, true>(&x, m, Unit, &mut a);
-        let sb = sum_exp_into::<f32, Generic, Unit, false>(&x, m, Unit, &mut b);
+        let sa = sum_exp_into::<f32, Generic, Unit, true>(&x, m, Unit, &mut a, None);
+        let sb = sum_exp_into::<f32, Generic, Unit, false>(&x, m, Unit, &mut b, None);
         assert!((sa.value() / sb.value() - 1.0).abs() < 1e-7);
         for (p, q) in a.iter().zip(&b) {
             assert!(p.to_bits().abs_diff(q.to_bits()) <= 1, "{p} vs {q}");
@@ -634,7 +739,7 @@ mod tests {
         let x = [1.0f64, 3.0, 2.0];
         let m = max(&x);
         let mut out = [0.0; 3];
-        let s = sum_exp_into::<f64, Generic, Unit, false>(&x, m, Unit, &mut out);
+        let s = sum_exp_into::<f64, Generic, Unit, false>(&x, m, Unit, &mut out, None);
         scale::<f64, Generic>(&mut out, <f64 as Float>::recip(s.value()));
         let want = [
             0.090_030_573_170_380_46,
@@ -653,8 +758,8 @@ mod tests {
             .collect();
         let m = max(&x);
         let mut out = vec![0.0f32; x.len()];
-        let a = sum_exp_into::<f32, Generic, Unit, false>(&x, m, Unit, &mut out);
-        let b = sum_exp::<f32, Generic, Unit, false>(&x, m, Unit);
+        let a = sum_exp_into::<f32, Generic, Unit, false>(&x, m, Unit, &mut out, None);
+        let b = sum_exp::<f32, Generic, Unit, false>(&x, m, Unit, None);
         assert_eq!(a, b);
         let want: f64 = x.iter().map(|&v| (f64::from(v) - f64::from(m)).exp()).sum();
         assert!((a.value() - want).abs() / want < 1e-6);
@@ -666,7 +771,7 @@ mod tests {
         let t = 3.0;
         let m = max(&x);
         let mut out = [0.0; 3];
-        let s = sum_exp_into::<f64, Generic, _, false>(&x, m, Temp::new(t), &mut out);
+        let s = sum_exp_into::<f64, Generic, _, false>(&x, m, Temp::new(t), &mut out, None);
         let want: f64 = x.iter().map(|v| ((v - m) / t).exp()).sum();
         assert!((s.value() - want).abs() < 1e-15);
     }
@@ -676,7 +781,7 @@ mod tests {
         // One dominant class: log_softmax of the winner is -log1p(tiny), not 0.
         let x = [0.0f32, -30.0];
         let m = max(&x);
-        let s = sum_exp::<f32, Generic, Unit, false>(&x, m, Unit);
+        let s = sum_exp::<f32, Generic, Unit, false>(&x, m, Unit, None);
         let l = log_of_sum::<f32>(s);
         let mut out = [0.0f32; 2];
         log_shift::<f32, Generic, Unit>(&x, m, f32::NEG_INFINITY, Unit, l, &mut out);
@@ -700,7 +805,7 @@ mod tests {
                 x[7] = F::NEG_INF;
             }
             let (m, min) = max_min_portable(&x);
-            let l = log_of_sum::<F>(sum_exp::<F, Generic, Unit, false>(&x, m, Unit));
+            let l = log_of_sum::<F>(sum_exp::<F, Generic, Unit, false>(&x, m, Unit, None));
             seen[Unit.log_form(shift::log_const(m, l).0, min) as usize] += 1;
             let (mut fast, mut own) = (vec![F::ZERO; x.len()], vec![F::ZERO; x.len()]);
             log_shift::<F, Generic, Unit>(&x, m, min, Unit, l, &mut fast);
@@ -731,7 +836,7 @@ mod tests {
         let x = [-79.3f32, 0.7];
         let m = 0.7f32;
         let mut out = [0.0f32; 2];
-        sum_exp_into::<f32, Generic, Unit, false>(&x, m, Unit, &mut out);
+        sum_exp_into::<f32, Generic, Unit, false>(&x, m, Unit, &mut out, None);
         let want = (f64::from(x[0]) - f64::from(m)).exp();
         let rel = ((f64::from(out[0]) - want) / want).abs();
         assert!(rel < 2.0 * f64::from(f32::EPSILON), "rel {rel}");

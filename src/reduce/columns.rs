@@ -679,7 +679,7 @@ impl<F: Float> ColumnJob<'_, F> {
         let col = self.col_ctx();
         let mut sc = Scratch::new();
         for &j in cols {
-            one_row::<F, S, Sh>(&col, &t.column(j), sh, &mut sc);
+            one_row::<F, S, Sh>(&col, &t.column(j), sh, None, None, &mut sc);
         }
     }
 

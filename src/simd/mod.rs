@@ -90,16 +90,17 @@ pub trait Simd: Copy + Send + Sync + 'static {
         row::masked_lane_sums(x, m, e)
     }
 
-    /// `row::max_min` for f32: the row's NaN-ignoring (maximum, minimum).
+    /// `row::Extremes::take` for f32: the lanes of a row's NaN-ignoring maximum and
+    /// minimum, carried on over `x`.
     #[inline(always)]
-    fn max_min_f32(x: &[f32]) -> (f32, f32) {
-        row::max_min_portable(x)
+    fn max_min_lanes_f32(x: &[f32], e: &mut row::Extremes<f32>) {
+        row::max_min_lanes_portable(x, e)
     }
 
-    /// `row::max_min` for f64.
+    /// `row::Extremes::take` for f64.
     #[inline(always)]
-    fn max_min_f64(x: &[f64]) -> (f64, f64) {
-        row::max_min_portable(x)
+    fn max_min_lanes_f64(x: &[f64], e: &mut row::Extremes<f64>) {
+        row::max_min_lanes_portable(x, e)
     }
 
     /// `dst.copy_from_slice(src)`, with stores that bypass the caches where the ISA has

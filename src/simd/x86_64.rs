@@ -3,7 +3,7 @@
 use std::arch::x86_64::_mm_sfence;
 
 use super::{Job, Number, Simd};
-use crate::kernels::row::LANES;
+use crate::kernels::row::{Extremes, LANES};
 use crate::kernels::tile::Tile;
 
 #[derive(Clone, Copy)]
@@ -56,15 +56,15 @@ impl Simd for Avx512 {
     }
 
     #[inline(always)]
-    fn max_min_f32(x: &[f32]) -> (f32, f32) {
+    fn max_min_lanes_f32(x: &[f32], e: &mut Extremes<f32>) {
         // SAFETY: as above.
-        unsafe { extremes::f32_avx512(x) }
+        unsafe { extremes::f32_avx512(x, e) }
     }
 
     #[inline(always)]
-    fn max_min_f64(x: &[f64]) -> (f64, f64) {
+    fn max_min_lanes_f64(x: &[f64], e: &mut Extremes<f64>) {
         // SAFETY: as above.
-        unsafe { extremes::f64_avx512(x) }
+        unsafe { extremes::f64_avx512(x, e) }
     }
 
     #[inline(always)]
@@ -354,22 +354,24 @@ mod stream {
     }
 }
 
-/// `row::masked_lane_sums` in intrinsics: `LANES` accumulators as one or more registers,
-/// each lane adding its terms in the same order as the portable loop (a masked-off term
-/// adds nothing, or +0), so every level gives the same bits.
-/// `row::max_min` in one read of the row: the same lanes and fold as the portable
-/// `extreme` (`vmaxps`/`vminps` keep their second operand on ties and NaN, as `beyond`
+/// `row::Extremes::take` in one read of the block: the same lanes as the portable
+/// `extreme_lanes` (`vmaxps`/`vminps` keep their second operand on ties and NaN, as `beyond`
 /// does), so the same results; the two reductions' chains overlap.
 mod extremes {
     use std::arch::x86_64::*;
 
-    use crate::kernels::row::{fold_extreme, LANES};
+    use crate::kernels::row::{Extremes, LANES};
     use crate::simd::prefetch_ahead;
 
     #[target_feature(enable = "avx512f")]
-    pub fn f32_avx512(x: &[f32]) -> (f32, f32) {
-        let mut hi = _mm512_set1_ps(f32::NEG_INFINITY);
-        let mut lo = _mm512_set1_ps(f32::INFINITY);
+    pub fn f32_avx512(x: &[f32], e: &mut Extremes<f32>) {
+        // SAFETY: each array holds 16 f32.
+        let (mut hi, mut lo) = unsafe {
+            (
+                _mm512_loadu_ps(e.hi.as_ptr()),
+                _mm512_loadu_ps(e.lo.as_ptr()),
+            )
+        };
         let chunks = x.chunks_exact(LANES);
         let tail = chunks.remainder();
         for c in chunks {
@@ -384,20 +386,24 @@ mod extremes {
         let v = unsafe { _mm512_maskz_loadu_ps(k, tail.as_ptr()) };
         hi = _mm512_mask_max_ps(hi, k, v, hi);
         lo = _mm512_mask_min_ps(lo, k, v, lo);
-        let (mut h, mut l) = ([0.0f32; LANES], [0.0f32; LANES]);
         // SAFETY: each array has room for 16 f32.
         unsafe {
-            _mm512_storeu_ps(h.as_mut_ptr(), hi);
-            _mm512_storeu_ps(l.as_mut_ptr(), lo);
+            _mm512_storeu_ps(e.hi.as_mut_ptr(), hi);
+            _mm512_storeu_ps(e.lo.as_mut_ptr(), lo);
         }
-        (fold_extreme::<f32, true>(h), fold_extreme::<f32, false>(l))
     }
 
     #[target_feature(enable = "avx512f")]
-    pub fn f64_avx512(x: &[f64]) -> (f64, f64) {
+    pub fn f64_avx512(x: &[f64], e: &mut Extremes<f64>) {
         // Lanes 0..8 and 8..16 of the portable accumulator.
-        let mut hi = [_mm512_set1_pd(f64::NEG_INFINITY); 2];
-        let mut lo = [_mm512_set1_pd(f64::INFINITY); 2];
+        let (mut hi, mut lo) = ([_mm512_setzero_pd(); 2], [_mm512_setzero_pd(); 2]);
+        for j in 0..2 {
+            // SAFETY: each array holds 16 f64; this reads 8 of them.
+            unsafe {
+                hi[j] = _mm512_loadu_pd(e.hi.as_ptr().add(8 * j));
+                lo[j] = _mm512_loadu_pd(e.lo.as_ptr().add(8 * j));
+            }
+        }
         let chunks = x.chunks_exact(LANES);
         let tail = chunks.remainder();
         for c in chunks {
@@ -409,7 +415,6 @@ mod extremes {
                 lo[j] = _mm512_min_pd(v, lo[j]);
             }
         }
-        let (mut h, mut l) = ([0.0f64; LANES], [0.0f64; LANES]);
         for j in 0..2 {
             let n = tail.len().saturating_sub(8 * j).min(8);
             let k = ((1u32 << n) - 1) as __mmask8;
@@ -419,14 +424,16 @@ mod extremes {
             let lj = _mm512_mask_min_pd(lo[j], k, v, lo[j]);
             // SAFETY: each array has room for 16 f64; this writes 8 of them.
             unsafe {
-                _mm512_storeu_pd(h.as_mut_ptr().add(8 * j), hj);
-                _mm512_storeu_pd(l.as_mut_ptr().add(8 * j), lj);
+                _mm512_storeu_pd(e.hi.as_mut_ptr().add(8 * j), hj);
+                _mm512_storeu_pd(e.lo.as_mut_ptr().add(8 * j), lj);
             }
         }
-        (fold_extreme::<f64, true>(h), fold_extreme::<f64, false>(l))
     }
 }
 
+/// `row::masked_lane_sums` in intrinsics: `LANES` accumulators as one or more registers,
+/// each lane adding its terms in the same order as the portable loop (a masked-off term
+/// adds nothing, or +0), so every level gives the same bits.
 mod sums {
     use std::arch::x86_64::*;
 
