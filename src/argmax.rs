@@ -5,6 +5,7 @@ use crate::kernels::argmax::{
     argmax_merge, argmax_packed, argmax_row, argmax_update, Key, PACKED_MAX,
 };
 use crate::kernels::tile::{self, Tile, TILE};
+use crate::kernels::with_const_len;
 use crate::layout::{ColumnTiles, Dim, Layout, TileAt, Walker, MAX_OPS};
 use crate::parallel::{self, Slots, TASK_ELEMS};
 use crate::reduce::{in_waves, Interrupted, Operand, OUT, X};
@@ -275,14 +276,7 @@ fn tiled_d<K: Load, S: Simd>(
     offs: [isize; MAX_OPS],
     step: isize,
 ) {
-    match d {
-        2 => tiled::<K, S, 2>(ctx, x, d, offs, step),
-        4 => tiled::<K, S, 4>(ctx, x, d, offs, step),
-        8 => tiled::<K, S, 8>(ctx, x, d, offs, step),
-        10 => tiled::<K, S, 10>(ctx, x, d, offs, step),
-        16 => tiled::<K, S, 16>(ctx, x, d, offs, step),
-        _ => tiled::<K, S, 0>(ctx, x, d, offs, step),
-    }
+    with_const_len!(d, [2, 4, 8, 10, 16], D => tiled::<K, S, D>(ctx, x, d, offs, step))
 }
 
 /// argmax of the packed rows of `d` values in `x`, a tile at a time: row `r`'s result goes

@@ -43,6 +43,11 @@ pub trait Float:
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
     fn is_nan(self) -> bool;
+    /// Neither infinite nor NaN. (Both compares are always made, so loops of it vectorize.)
+    #[inline(always)]
+    fn is_finite(self) -> bool {
+        (self > Self::NEG_INF) & (self < Self::INF)
+    }
     /// `a * b + c`, fused where the ISA allows.
     fn fma<S: Simd>(a: Self, b: Self, c: Self) -> Self;
     /// e^(t + lo).

@@ -13,7 +13,7 @@ use std::ops::Range;
 use crate::elem::{DType, Float};
 use crate::kernels::shift::{self, Shift, Temp, Unit};
 use crate::kernels::tile::{self, Tile};
-use crate::kernels::{row, short};
+use crate::kernels::{row, short, with_const_len};
 use crate::layout::{Dim, Layout, Walker, MAX_OPS};
 use crate::parallel::{self, TASK_ELEMS};
 use crate::simd::{Job, Simd};
@@ -566,7 +566,7 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
         let (m, min) = known.unwrap_or_else(|| row::max_min::<F, S>(xs));
         (m, min, row::Acc::default())
     };
-    let finite = m > F::NEG_INF && m < F::INF;
+    let finite = m.is_finite();
     if !finite || (kind.is_finish() && acc.value().is_nan()) {
         let sp = if kind.is_finish() {
             Special::from_stats(m.to_f64(), acc.value())
@@ -772,16 +772,7 @@ impl<F: Float> Job for ShortJob<'_, F> {
 /// PERF: common class counts get their own unrolled copy.
 #[inline(always)]
 fn short_rows_d<F: Float, S: Simd, Sh: Shift<F>>(ctx: &Ctx<'_, F>, task: usize, sh: Sh) {
-    match ctx.d {
-        2 => short_rows::<F, S, Sh, 2>(ctx, task, sh),
-        3 => short_rows::<F, S, Sh, 3>(ctx, task, sh),
-        4 => short_rows::<F, S, Sh, 4>(ctx, task, sh),
-        8 => short_rows::<F, S, Sh, 8>(ctx, task, sh),
-        10 => short_rows::<F, S, Sh, 10>(ctx, task, sh),
-        16 => short_rows::<F, S, Sh, 16>(ctx, task, sh),
-        32 => short_rows::<F, S, Sh, 32>(ctx, task, sh),
-        _ => short_rows::<F, S, Sh, 0>(ctx, task, sh),
-    }
+    with_const_len!(ctx.d, [2, 3, 4, 8, 10, 16, 32], D => short_rows::<F, S, Sh, D>(ctx, task, sh))
 }
 
 #[inline(always)]
@@ -1036,11 +1027,11 @@ impl<F: Float> Job for StatsJob<'_, F> {
             row::max_min::<F, S>(xs)
         };
         let m = match self.shared_max {
-            Some(ms) if own > F::NEG_INF && own < F::INF => F::from_f64(ms[task / self.blocks]),
+            Some(ms) if own.is_finite() => F::from_f64(ms[task / self.blocks]),
             _ => own,
         };
         let t = ctx.shift_for(&offs);
-        let finite = m > F::NEG_INF && m < F::INF;
+        let finite = m.is_finite();
         let terms = self.keep_terms && finite;
         let acc = if self.max_only || !finite {
             row::Acc::default()

@@ -60,7 +60,7 @@ fn max_windows<F: Float, const W: usize>(x: &[F], d: usize, m: &mut [F], mexp: &
             }
         }
         let top = v[0];
-        finite &= top > F::NEG_INF && top < F::INF;
+        finite &= top.is_finite();
         m[r] = top;
         let me: &mut [F; W] = (&mut mexp[r * d..r * d + W])
             .try_into()
@@ -72,7 +72,7 @@ fn max_windows<F: Float, const W: usize>(x: &[F], d: usize, m: &mut [F], mexp: &
         for &a in &x[r * d..(r + 1) * d] {
             v = if a > v { a } else { v };
         }
-        finite &= v > F::NEG_INF && v < F::INF;
+        finite &= v.is_finite();
         m[r] = v;
         mexp[r * d..(r + 1) * d].fill(v);
     }

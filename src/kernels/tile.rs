@@ -96,7 +96,7 @@ pub fn all_normal<F: Float, Sh: Shift<F>>(
 pub fn all_finite<F: Float>(m: &[F; TILE], rows: usize) -> bool {
     let mut ok = true;
     for (r, &v) in m.iter().enumerate() {
-        ok &= (r >= rows) | ((v > F::NEG_INF) & (v < F::INF));
+        ok &= (r >= rows) | v.is_finite();
     }
     ok
 }

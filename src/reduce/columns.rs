@@ -151,17 +151,11 @@ impl<F: Float> Job for ColumnJob<'_, F> {
     }
 }
 
-/// Whether a column's maximum is finite (neither infinite nor NaN).
-#[inline(always)]
-fn finite<F: Float>(m: F) -> bool {
-    m > F::NEG_INF && m < F::INF
-}
-
 /// A column's shift for its sums: its maximum, or a neutral 0 where that is not finite
 /// (such columns are redone one by one).
 #[inline(always)]
 fn shift_of<F: Float>(m: F) -> F {
-    if finite(m) {
+    if m.is_finite() {
         m
     } else {
         F::ZERO
@@ -196,7 +190,7 @@ impl<F: Float> ColRange<F> {
     /// `row::normal_range`).
     fn shifts<Sh: Shift<F>>(self, sh: Sh) -> (Vec<F>, Vec<bool>, bool) {
         let ColRange { m, min } = self;
-        let special: Vec<bool> = m.iter().map(|&v| !finite(v)).collect();
+        let special: Vec<bool> = m.iter().map(|&v| !v.is_finite()).collect();
         let normal = (0..m.len()).all(|j| special[j] || row::normal_range(m[j], min[j], sh));
         (m.into_iter().map(shift_of).collect(), special, normal)
     }
@@ -300,7 +294,7 @@ impl<F: Float> ChunkScale<F> {
 /// Each column's shift (`shift_of`) and its sum minus one (NaN where the maximum is not
 /// finite), from its chunks' sums relative to the common maxima `m`.
 fn conclude_sums<F: Float>(m: Vec<F>, chunks: &[ColSums]) -> (Vec<F>, Vec<f64>) {
-    let special: Vec<bool> = m.iter().map(|&v| !finite(v)).collect();
+    let special: Vec<bool> = m.iter().map(|&v| !v.is_finite()).collect();
     let s1 = sums_minus_one(chunks, &special);
     (m.into_iter().map(shift_of).collect(), s1)
 }
@@ -504,7 +498,7 @@ impl<F: Float> ColumnJob<'_, F> {
             let mut normal = true;
             for ((s, &mv), &lo) in shift.iter_mut().zip(&st.m).zip(&min) {
                 *s = shift_of(mv);
-                normal &= !finite(mv) || row::normal_range(mv, lo, sh);
+                normal &= !mv.is_finite() || row::normal_range(mv, lo, sh);
             }
             self.add_sums::<S, Sh>(&mut st.sums, t, block.clone(), &shift, normal, sh);
             start = block.end;
@@ -585,7 +579,7 @@ impl<F: Float> ColumnJob<'_, F> {
     ) -> (Option<WritePlan<F>>, Vec<usize>) {
         let ctx = self.ctx;
         let bad: Vec<usize> = (0..t.w)
-            .filter(|&j| !finite(m[j]) || s1[j].is_nan())
+            .filter(|&j| !m[j].is_finite() || s1[j].is_nan())
             .collect();
         if !ctx.req.kind.writes_rows() {
             for ((&mv, &mo), co) in m.iter().zip(s1).zip(t.columns()) {
