@@ -593,7 +593,8 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
             &mut sc.out,
         );
     }
-    ahead.map(|a| a.ext.fold())
+    // None where the kind's pass took nothing in: that row then takes its own.
+    ahead.and_then(|a| a.extremes())
 }
 
 /// One row with a finite maximum `m` and minimum `min` (-inf where not known) (and, for

@@ -293,8 +293,9 @@ pub fn fold_lanes<F: Float>(mut a: [F; LANES]) -> F {
 /// cost little. Taken after each block's exponentials rather than before: before, arrays
 /// from memory took up to 1.2x the time.
 pub struct Ahead<'a, F> {
-    pub x: &'a [F],
-    pub ext: Extremes<F>,
+    x: &'a [F],
+    ext: Extremes<F>,
+    taken: usize,
 }
 
 impl<'a, F: Float> Ahead<'a, F> {
@@ -303,7 +304,22 @@ impl<'a, F: Float> Ahead<'a, F> {
         Ahead {
             x,
             ext: Extremes::default(),
+            taken: 0,
         }
+    }
+
+    /// Take in the next `len` values (the length of the block just made).
+    #[inline(always)]
+    fn take<S: Simd>(&mut self, len: usize) {
+        let at = self.taken;
+        self.ext.take::<S>(&self.x[at..at + len]);
+        self.taken += len;
+    }
+
+    /// The row's (maximum, minimum), once every value was taken in.
+    #[inline(always)]
+    pub fn extremes(&self) -> Option<(F, F)> {
+        (self.taken == self.x.len()).then(|| self.ext.fold())
     }
 }
 
@@ -318,12 +334,12 @@ pub fn sum_exp_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     mut ahead: Option<&mut Ahead<'_, F>>,
 ) -> Acc {
     let mut acc = Acc::default();
-    for (k, (xb, ob)) in x.chunks(FOLD).zip(out.chunks_mut(FOLD)).enumerate() {
+    for (xb, ob) in x.chunks(FOLD).zip(out.chunks_mut(FOLD)) {
         let (rest, ones) = exp_block::<F, S, Sh, NORMAL>(xb, m, sh, ob);
         acc.add(rest);
         acc.count += ones;
         if let Some(a) = ahead.as_deref_mut() {
-            a.ext.take::<S>(&a.x[k * FOLD..k * FOLD + xb.len()]);
+            a.take::<S>(xb.len());
         }
     }
     acc
@@ -339,12 +355,12 @@ pub fn sum_exp<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
 ) -> Acc {
     let mut scratch = [F::ZERO; FOLD];
     let mut acc = Acc::default();
-    for (k, xb) in x.chunks(FOLD).enumerate() {
+    for xb in x.chunks(FOLD) {
         let (rest, ones) = exp_block::<F, S, Sh, NORMAL>(xb, m, sh, &mut scratch[..xb.len()]);
         acc.add(rest);
         acc.count += ones;
         if let Some(a) = ahead.as_deref_mut() {
-            a.ext.take::<S>(&a.x[k * FOLD..k * FOLD + xb.len()]);
+            a.take::<S>(xb.len());
         }
     }
     acc
@@ -657,7 +673,8 @@ mod tests {
                     let row = vec![F::ZERO; x.len()];
                     let s = sum_exp::<F, S, Unit, false>(&row, F::ZERO, Unit, Some(&mut ahead));
                     assert_eq!(s.value(), x.len() as f64);
-                    [max_min::<F, S>(x), blocks.fold(), ahead.ext.fold()]
+                    let taken = ahead.extremes().expect("every value taken in");
+                    [max_min::<F, S>(x), blocks.fold(), taken]
                 })
                 .collect();
         }
