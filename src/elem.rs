@@ -56,6 +56,11 @@ pub trait Float:
     const EXP_NORMAL_MIN: f64;
     /// e^(t + lo) for `t` in [`EXP_NORMAL_MIN`, 0] or NaN (see `exp_f32_normal`).
     fn exp_normal<S: Simd>(t: Self, lo: Self) -> Self;
+    /// Whether `exp_normal_lanes` is the ISA's table form (f32 where `Simd::EXP_TABLE`), so
+    /// that loops take their exponentials `LANES` at a time.
+    fn has_exp_table<S: Simd>() -> bool;
+    /// `exp_normal` of `LANES` lanes.
+    fn exp_normal_lanes<S: Simd>(t: [Self; LANES], lo: [Self; LANES]) -> [Self; LANES];
     /// `row::Extremes::take` through the ISA's own loop.
     fn max_min_lanes<S: Simd>(x: &[Self], e: &mut Extremes<Self>);
     /// `row::masked_lane_sums` through the ISA's own loop.
@@ -160,6 +165,14 @@ impl Float for f32 {
         store_tile_f32
     );
     #[inline(always)]
+    fn has_exp_table<S: Simd>() -> bool {
+        S::EXP_TABLE
+    }
+    #[inline(always)]
+    fn exp_normal_lanes<S: Simd>(t: [Self; LANES], lo: [Self; LANES]) -> [Self; LANES] {
+        S::exp_normal_lanes_f32(t, lo)
+    }
+    #[inline(always)]
     fn log_elem<S: Simd>(
         x: Self,
         m: Self,
@@ -235,6 +248,14 @@ impl Float for f64 {
         load_tile_f64,
         store_tile_f64
     );
+    #[inline(always)]
+    fn has_exp_table<S: Simd>() -> bool {
+        false
+    }
+    #[inline(always)]
+    fn exp_normal_lanes<S: Simd>(t: [Self; LANES], lo: [Self; LANES]) -> [Self; LANES] {
+        std::array::from_fn(|i| exp_f64_normal::<S>(t[i], lo[i]))
+    }
     #[inline(always)]
     fn log_elem<S: Simd>(
         _x: Self,

@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::kernels::exp;
 use crate::kernels::row::{self, LANES};
 use crate::kernels::tile::{self, Tile};
 
@@ -88,6 +89,19 @@ pub trait Simd: Copy + Send + Sync + 'static {
     #[inline(always)]
     fn masked_lane_sums_f64(x: &[f64], m: f64, e: &[f64]) -> ([f64; LANES], u64) {
         row::masked_lane_sums(x, m, e)
+    }
+
+    /// Whether `exp_normal_lanes_f32` is the table form (`kernels::exp::exp_f32_table`), a
+    /// lane permute per 16 values: AVX2 and AVX-512.
+    const EXP_TABLE: bool = false;
+
+    /// `exp_f32_normal` of 16 lanes (`t + lo` in [`F32_EXP_NORMAL_MIN_ARG`, 0] or NaN): with
+    /// `EXP_TABLE`, by the table form.
+    ///
+    /// [`F32_EXP_NORMAL_MIN_ARG`]: crate::kernels::exp::F32_EXP_NORMAL_MIN_ARG
+    #[inline(always)]
+    fn exp_normal_lanes_f32(t: [f32; LANES], lo: [f32; LANES]) -> [f32; LANES] {
+        std::array::from_fn(|i| exp::exp_f32_normal::<Self>(t[i], lo[i]))
     }
 
     /// `row::Extremes::take` for f32: the lanes of a row's NaN-ignoring maximum and

@@ -10,6 +10,14 @@ use crate::kernels::tile::Tile;
 pub struct Avx2;
 impl Simd for Avx2 {
     const FMA: bool = true;
+    const EXP_TABLE: bool = true;
+
+    #[inline(always)]
+    fn exp_normal_lanes_f32(t: [f32; LANES], lo: [f32; LANES]) -> [f32; LANES] {
+        // SAFETY: this marker is private to `simd` and named only by `avx2_body`, which runs
+        // after AVX2 and FMA were detected.
+        unsafe { exp_table::f32_avx2(t, lo) }
+    }
 
     #[inline(always)]
     fn masked_lane_sums_f32(x: &[f32], m: f32, e: &[f32]) -> ([f32; LANES], u64) {
@@ -41,6 +49,14 @@ impl Simd for Avx2 {
 pub struct Avx512;
 impl Simd for Avx512 {
     const FMA: bool = true;
+    const EXP_TABLE: bool = true;
+
+    #[inline(always)]
+    fn exp_normal_lanes_f32(t: [f32; LANES], lo: [f32; LANES]) -> [f32; LANES] {
+        // SAFETY: this marker is private to `simd` and named only by `avx512_body`, which
+        // runs after AVX-512 and FMA were detected.
+        unsafe { exp_table::f32_avx512(t, lo) }
+    }
 
     #[inline(always)]
     fn masked_lane_sums_f32(x: &[f32], m: f32, e: &[f32]) -> ([f32; LANES], u64) {
@@ -434,6 +450,66 @@ mod extremes {
 /// `row::masked_lane_sums` in intrinsics: `LANES` accumulators as one or more registers,
 /// each lane adding its terms in the same order as the portable loop (a masked-off term
 /// adds nothing, or +0), so every level gives the same bits.
+/// `kernels::exp::exp_f32_table` on 16 lanes, the table looked up by a lane permute (its 8
+/// entries fill one AVX2 register; AVX-512 holds them twice, as its permute reads 4 index
+/// bits). Same operations in the same order as the scalar form, so the same bits.
+mod exp_table {
+    use std::arch::x86_64::*;
+
+    use crate::kernels::exp::{table_f32::*, EXP2_EIGHTHS_F32};
+    use crate::kernels::row::LANES;
+
+    #[target_feature(enable = "avx512f,fma")]
+    pub fn f32_avx512(t: [f32; LANES], lo: [f32; LANES]) -> [f32; LANES] {
+        let table: [u32; 16] = std::array::from_fn(|i| EXP2_EIGHTHS_F32[i % 8]);
+        // SAFETY: each array holds 16 f32 (unaligned loads and store).
+        unsafe {
+            let (t, lo) = (_mm512_loadu_ps(t.as_ptr()), _mm512_loadu_ps(lo.as_ptr()));
+            let magic = _mm512_set1_ps(MAGIC);
+            let z = _mm512_fmadd_ps(t, _mm512_set1_ps(SCALE), magic);
+            let nf = _mm512_sub_ps(z, magic);
+            let r = _mm512_fmadd_ps(nf, _mm512_set1_ps(-C1), t);
+            let r = _mm512_add_ps(_mm512_fmadd_ps(nf, _mm512_set1_ps(-C2), r), lo);
+            let tab = _mm512_loadu_si512(table.as_ptr().cast());
+            let e = _mm512_permutexvar_epi32(_mm512_castps_si512(z), tab);
+            let s = _mm512_add_epi32(e, _mm512_slli_epi32::<SHIFT>(_mm512_castps_si512(z)));
+            let s = _mm512_castsi512_ps(s);
+            let g = _mm512_fmadd_ps(_mm512_set1_ps(G[0]), r, _mm512_set1_ps(G[1]));
+            let g = _mm512_fmadd_ps(g, r, _mm512_set1_ps(G[2]));
+            let y = _mm512_fmadd_ps(s, _mm512_fmadd_ps(g, _mm512_mul_ps(r, r), r), s);
+            let mut out = [0.0f32; LANES];
+            _mm512_storeu_ps(out.as_mut_ptr(), y);
+            out
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn f32_avx2(t: [f32; LANES], lo: [f32; LANES]) -> [f32; LANES] {
+        let mut out = [0.0f32; LANES];
+        // SAFETY: each array holds 16 f32; each half reads or writes 8 of them.
+        unsafe {
+            let tab = _mm256_loadu_si256(EXP2_EIGHTHS_F32.as_ptr().cast());
+            for h in 0..2 {
+                let tv = _mm256_loadu_ps(t.as_ptr().add(8 * h));
+                let lv = _mm256_loadu_ps(lo.as_ptr().add(8 * h));
+                let magic = _mm256_set1_ps(MAGIC);
+                let z = _mm256_fmadd_ps(tv, _mm256_set1_ps(SCALE), magic);
+                let nf = _mm256_sub_ps(z, magic);
+                let r = _mm256_fmadd_ps(nf, _mm256_set1_ps(-C1), tv);
+                let r = _mm256_add_ps(_mm256_fmadd_ps(nf, _mm256_set1_ps(-C2), r), lv);
+                let e = _mm256_permutevar8x32_epi32(tab, _mm256_castps_si256(z));
+                let s = _mm256_slli_epi32::<{ SHIFT as i32 }>(_mm256_castps_si256(z));
+                let s = _mm256_castsi256_ps(_mm256_add_epi32(e, s));
+                let g = _mm256_fmadd_ps(_mm256_set1_ps(G[0]), r, _mm256_set1_ps(G[1]));
+                let g = _mm256_fmadd_ps(g, r, _mm256_set1_ps(G[2]));
+                let y = _mm256_fmadd_ps(s, _mm256_fmadd_ps(g, _mm256_mul_ps(r, r), r), s);
+                _mm256_storeu_ps(out.as_mut_ptr().add(8 * h), y);
+            }
+        }
+        out
+    }
+}
+
 mod sums {
     use std::arch::x86_64::*;
 
