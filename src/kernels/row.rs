@@ -235,7 +235,7 @@ fn exp_block<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool, const SCRATCH:
             .chunks_exact_mut(LANES)
             .zip(x[..full].chunks_exact(LANES))
         {
-            let e = exp_table_lanes::<F, S, Sh>(xc, &[m; LANES], sh);
+            let e = exp_table_lanes::<F, S, Sh>(xc, m, sh);
             for i in 0..LANES {
                 let top = xc[i] == m;
                 oc[i] = e[i];
@@ -256,18 +256,14 @@ fn exp_block<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool, const SCRATCH:
     sum_terms::<F, S>(x, m, out)
 }
 
-/// `exp((x[i] - m[i]) / T)` for `LANES` values (`x` holds that many), each with its own
-/// maximum, all in `Float::exp_normal`'s range, by the ISA's table form
-/// (`Float::exp_normal_lanes`; callers check `Float::has_exp_table`).
+/// `exp((x[i] - m) / T)` for `LANES` values (`x` holds that many), all in
+/// `Float::exp_normal`'s range, by the ISA's table form (`Float::exp_normal_lanes`; callers
+/// check `Float::has_exp_table`).
 #[inline(always)]
-pub fn exp_table_lanes<F: Float, S: Simd, Sh: Shift<F>>(
-    x: &[F],
-    m: &[F; LANES],
-    sh: Sh,
-) -> [F; LANES] {
+fn exp_table_lanes<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh) -> [F; LANES] {
     let (mut hi, mut lo) = ([F::ZERO; LANES], [F::ZERO; LANES]);
     for i in 0..LANES {
-        (hi[i], lo[i]) = sh.split::<S>(x[i], m[i]);
+        (hi[i], lo[i]) = sh.split::<S>(x[i], m);
     }
     F::exp_normal_lanes::<S>(hi, lo)
 }
@@ -290,7 +286,7 @@ fn exps_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
             .chunks_exact_mut(LANES)
             .zip(x[..done].chunks_exact(LANES))
         {
-            let e = exp_table_lanes::<F, S, Sh>(xc, &[m; LANES], sh);
+            let e = exp_table_lanes::<F, S, Sh>(xc, m, sh);
             for (o, e) in oc.iter_mut().zip(e) {
                 *o = post(e);
             }

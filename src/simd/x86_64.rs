@@ -447,9 +447,6 @@ mod extremes {
     }
 }
 
-/// `row::masked_lane_sums` in intrinsics: `LANES` accumulators as one or more registers,
-/// each lane adding its terms in the same order as the portable loop (a masked-off term
-/// adds nothing, or +0), so every level gives the same bits.
 /// `kernels::exp::exp_f32_table` on 16 lanes, the table looked up by a lane permute (its 8
 /// entries fill one AVX2 register; AVX-512 holds them twice, as its permute reads 4 index
 /// bits). Same operations in the same order as the scalar form, so the same bits.
@@ -510,6 +507,9 @@ mod exp_table {
     }
 }
 
+/// `row::masked_lane_sums` in intrinsics: `LANES` accumulators as one or more registers,
+/// each lane adding its terms in the same order as the portable loop (a masked-off term
+/// adds nothing, or +0), so every level gives the same bits.
 mod sums {
     use std::arch::x86_64::*;
 
