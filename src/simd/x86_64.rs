@@ -22,7 +22,7 @@ impl Simd for Avx2 {
     #[inline(always)]
     fn masked_lane_sums_f32(x: &[f32], m: f32, e: &[f32]) -> ([f32; LANES], u64) {
         // SAFETY: this marker is private to `simd` and named only by `avx2_body`, which runs
-        // after AVX2 and popcnt were detected.
+        // after AVX2 was detected.
         unsafe { sums::f32_avx2(x, m, e) }
     }
 
@@ -61,7 +61,7 @@ impl Simd for Avx512 {
     #[inline(always)]
     fn masked_lane_sums_f32(x: &[f32], m: f32, e: &[f32]) -> ([f32; LANES], u64) {
         // SAFETY: this marker is private to `simd` and named only by `avx512_body`, which
-        // runs after AVX-512 and popcnt were detected.
+        // runs after AVX-512 was detected.
         unsafe { sums::f32_avx512(x, m, e) }
     }
 
@@ -509,37 +509,40 @@ mod exp_table {
 
 /// `row::masked_lane_sums` in intrinsics: `LANES` accumulators as one or more registers,
 /// each lane adding its terms in the same order as the portable loop (a masked-off term
-/// adds nothing, or +0), so every level gives the same bits.
+/// adds +0), so every level gives the same bits. PERF: the term is masked before the add
+/// (a masked add compiled to an add and a blend, lengthening each accumulator's chain of
+/// dependent steps by a cycle), and the ones are counted in integer lanes (no popcnt, which
+/// the bodies leave out, so these inline into them).
 mod sums {
     use std::arch::x86_64::*;
 
     use crate::kernels::row::LANES;
 
-    #[target_feature(enable = "avx512f,popcnt")]
+    #[target_feature(enable = "avx512f")]
     pub fn f32_avx512(x: &[f32], m: f32, e: &[f32]) -> ([f32; LANES], u64) {
         debug_assert!(x.len() == e.len() && x.len().is_multiple_of(LANES));
         let mv = _mm512_set1_ps(m);
         let mut acc = _mm512_setzero_ps();
-        let mut ones = 0u64;
+        let mut ones = _mm512_setzero_si512();
         for (xc, ec) in x.chunks_exact(LANES).zip(e.chunks_exact(LANES)) {
             // SAFETY: each chunk holds 16 readable f32 (unaligned loads).
             let (xv, ev) = unsafe { (_mm512_loadu_ps(xc.as_ptr()), _mm512_loadu_ps(ec.as_ptr())) };
             let top = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(xv, mv);
-            acc = _mm512_mask_add_ps(acc, !top, acc, ev);
-            ones += u64::from(top.count_ones());
+            acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(!top, ev));
+            ones = _mm512_mask_add_epi32(ones, top, ones, _mm512_set1_epi32(1));
         }
         let mut out = [0.0f32; LANES];
         // SAFETY: `out` has room for 16 f32.
         unsafe { _mm512_storeu_ps(out.as_mut_ptr(), acc) };
-        (out, ones)
+        (out, _mm512_reduce_add_epi32(ones) as u64)
     }
 
-    #[target_feature(enable = "avx512f,popcnt")]
+    #[target_feature(enable = "avx512f")]
     pub fn f64_avx512(x: &[f64], m: f64, e: &[f64]) -> ([f64; LANES], u64) {
         debug_assert!(x.len() == e.len() && x.len().is_multiple_of(LANES));
         let mv = _mm512_set1_pd(m);
         let mut acc = [_mm512_setzero_pd(); 2];
-        let mut ones = 0u64;
+        let mut ones = _mm512_setzero_si512();
         for (xc, ec) in x.chunks_exact(LANES).zip(e.chunks_exact(LANES)) {
             for (h, a) in acc.iter_mut().enumerate() {
                 // SAFETY: each chunk holds 16 readable f64; this reads 8 of them.
@@ -550,8 +553,8 @@ mod sums {
                     )
                 };
                 let top = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(xv, mv);
-                *a = _mm512_mask_add_pd(*a, !top, *a, ev);
-                ones += u64::from(top.count_ones());
+                *a = _mm512_add_pd(*a, _mm512_maskz_mov_pd(!top, ev));
+                ones = _mm512_mask_add_epi64(ones, top, ones, _mm512_set1_epi64(1));
             }
         }
         let mut out = [0.0f64; LANES];
@@ -559,15 +562,15 @@ mod sums {
             // SAFETY: `out` has room for 16 f64.
             unsafe { _mm512_storeu_pd(out.as_mut_ptr().add(8 * h), *a) };
         }
-        (out, ones)
+        (out, _mm512_reduce_add_epi64(ones) as u64)
     }
 
-    #[target_feature(enable = "avx2,popcnt")]
+    #[target_feature(enable = "avx2")]
     pub fn f32_avx2(x: &[f32], m: f32, e: &[f32]) -> ([f32; LANES], u64) {
         debug_assert!(x.len() == e.len() && x.len().is_multiple_of(LANES));
         let mv = _mm256_set1_ps(m);
         let mut acc = [_mm256_setzero_ps(); 2];
-        let mut ones = 0u64;
+        let mut ones = _mm256_setzero_si256();
         for (xc, ec) in x.chunks_exact(LANES).zip(e.chunks_exact(LANES)) {
             for (h, a) in acc.iter_mut().enumerate() {
                 // SAFETY: each chunk holds 16 readable f32; this reads 8 of them.
@@ -579,7 +582,8 @@ mod sums {
                 };
                 let top = _mm256_cmp_ps::<_CMP_EQ_OQ>(xv, mv);
                 *a = _mm256_add_ps(*a, _mm256_andnot_ps(top, ev));
-                ones += u64::from(_mm256_movemask_ps(top).count_ones());
+                // A true lane is all ones: -1.
+                ones = _mm256_sub_epi32(ones, _mm256_castps_si256(top));
             }
         }
         let mut out = [0.0f32; LANES];
@@ -587,15 +591,18 @@ mod sums {
             // SAFETY: `out` has room for 16 f32.
             unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(8 * h), *a) };
         }
-        (out, ones)
+        let mut counts = [0u32; 8];
+        // SAFETY: `counts` has room for 8 u32.
+        unsafe { _mm256_storeu_si256(counts.as_mut_ptr().cast(), ones) };
+        (out, counts.iter().map(|&c| u64::from(c)).sum())
     }
 
-    #[target_feature(enable = "avx2,popcnt")]
+    #[target_feature(enable = "avx2")]
     pub fn f64_avx2(x: &[f64], m: f64, e: &[f64]) -> ([f64; LANES], u64) {
         debug_assert!(x.len() == e.len() && x.len().is_multiple_of(LANES));
         let mv = _mm256_set1_pd(m);
         let mut acc = [_mm256_setzero_pd(); 4];
-        let mut ones = 0u64;
+        let mut ones = _mm256_setzero_si256();
         for (xc, ec) in x.chunks_exact(LANES).zip(e.chunks_exact(LANES)) {
             for (h, a) in acc.iter_mut().enumerate() {
                 // SAFETY: each chunk holds 16 readable f64; this reads 4 of them.
@@ -607,7 +614,8 @@ mod sums {
                 };
                 let top = _mm256_cmp_pd::<_CMP_EQ_OQ>(xv, mv);
                 *a = _mm256_add_pd(*a, _mm256_andnot_pd(top, ev));
-                ones += u64::from(_mm256_movemask_pd(top).count_ones());
+                // A true lane is all ones: -1.
+                ones = _mm256_sub_epi64(ones, _mm256_castpd_si256(top));
             }
         }
         let mut out = [0.0f64; LANES];
@@ -615,14 +623,15 @@ mod sums {
             // SAFETY: `out` has room for 16 f64.
             unsafe { _mm256_storeu_pd(out.as_mut_ptr().add(4 * h), *a) };
         }
-        (out, ones)
+        let mut counts = [0u64; 4];
+        // SAFETY: `counts` has room for 4 u64.
+        unsafe { _mm256_storeu_si256(counts.as_mut_ptr().cast(), ones) };
+        (out, counts.iter().sum())
     }
 }
 
 pub fn has_avx2() -> bool {
-    is_x86_feature_detected!("avx2")
-        && is_x86_feature_detected!("fma")
-        && is_x86_feature_detected!("popcnt")
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
 }
 
 pub fn has_avx512() -> bool {
@@ -631,11 +640,10 @@ pub fn has_avx512() -> bool {
         && is_x86_feature_detected!("avx512dq")
         && is_x86_feature_detected!("avx512vl")
         && is_x86_feature_detected!("fma")
-        && is_x86_feature_detected!("popcnt")
 }
 
-// The bodies leave out popcnt (detected with each level, and enabled in `sums` only): with
-// it, the short-row loops compiled to scalar code, (65536, 10) taking 1.7x as long.
+// The bodies leave out popcnt, which nothing needs: with it, the short-row loops compiled to
+// scalar code, (65536, 10) taking 1.7x as long.
 #[target_feature(enable = "avx2,fma")]
 fn avx2_body<J: Job>(job: &J, task: usize) {
     job.run::<Avx2>(task)
