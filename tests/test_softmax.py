@@ -819,6 +819,21 @@ def test_logsumexp_out(dtype: Any, keepdims: bool) -> None:
     check_logsumexp(out0, Ref(x, None))
 
 
+@pytest.mark.parametrize("dtype", [FLOAT32, FLOAT64], ids=str)
+def test_logsumexp_of_many_rows_is_each_rows_own(dtype: Any) -> None:
+    """Long rows take their logs in batches of 16: 53 rows (batches cut anywhere by the
+    thread's share), beside rows of non-finite values, each get the bits of the row alone,
+    within the bound, on every ISA and thread count."""
+    x = (np.random.default_rng(5).standard_normal((53, 100)) * 4).astype(dtype)
+    x[5, 3], x[16], x[17, 50], x[30, 7] = np.inf, -np.inf, np.nan, 1e3
+    x[41] = x[40]
+    for _isa, _threads in each_config():
+        got = sr.logsumexp(x, axis=-1)
+        alone = np.array([sr.logsumexp(row) for row in x], dtype)
+        np.testing.assert_array_equal(got, alone)
+        check_logsumexp(got, Ref(x, -1))
+
+
 def test_logsumexp_out_strided_and_overlapping() -> None:
     x = np.random.default_rng(12).standard_normal((8, 16))
     want = sr.logsumexp(x)

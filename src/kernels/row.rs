@@ -563,7 +563,7 @@ pub const LOG_BATCH: usize = 16;
 
 /// `log_of_sums` of at most `LOG_BATCH` sums into `out`, with no allocation.
 #[inline(always)]
-fn log_of_sums_into<F: Float>(accs: &[Acc], out: &mut [(f64, f64)]) {
+pub fn log_of_sums_into<F: Float>(accs: &[Acc], out: &mut [(f64, f64)]) {
     assert!(accs.len() <= LOG_BATCH && out.len() == accs.len());
     // All lanes, the unused ones at log1p(0): the loops then have no remainder.
     let (mut m1, mut m1_lo) = ([0.0; LOG_BATCH], [0.0; LOG_BATCH]);

@@ -671,7 +671,7 @@ impl<F: Float> ColumnJob<'_, F> {
     /// the tile it was in.
     fn redo_columns<S: Simd, Sh: Shift<F>>(&self, t: &TileAt, cols: &[usize], sh: Sh) {
         let col = self.col_ctx();
-        let mut sc = Scratch::new();
+        let mut sc = Scratch::new(&col);
         for &j in cols {
             one_row::<F, S, Sh>(&col, &t.column(j), sh, None, None, &mut sc);
         }
