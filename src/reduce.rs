@@ -369,7 +369,6 @@ impl Special {
     }
 }
 
-/// Per-task scratch buffers.
 /// A task's buffers for `one_row`, on the request `ctx`.
 struct Scratch<'c, F: Float> {
     x: Vec<F>,
@@ -644,7 +643,8 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
     if row::normal_range(m, min, sh) {
         // PERF: the exp pass's shift by Fast2Sum where the row allows (3 flops of its ~20).
         shift::with_exact_shift!(sh, m, min, s2 => {
-            row_body::<F, S, _, true>(ctx, offs, s2, xs, (m, min, acc), ahead.as_mut(), (&mut sc.out, &mut sc.logs))
+            let bufs = (&mut sc.out, &mut sc.logs);
+            row_body::<F, S, _, true>(ctx, offs, s2, xs, (m, min, acc), ahead.as_mut(), bufs)
         });
     } else {
         row_body::<F, S, Sh, false>(
