@@ -242,9 +242,13 @@ fn exp_block<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool, const SCRATCH:
         }
         // Each lane counts at most FOLD / LANES ones, exact in any float type.
         let ones = fold_lanes(tops).to_f64();
-        let (x, out) = (&x[full..], &mut out[full..]);
-        exps_into::<F, S, Sh, NORMAL>(x, m, sh, out, |e| e);
-        return sum_tail(x, m, out, (fold_lanes(acc).to_f64(), ones));
+        tail_into::<F, S, Sh, NORMAL>(x, m, sh, out, full, |e| e);
+        return sum_tail(
+            &x[full..],
+            m,
+            &out[full..],
+            (fold_lanes(acc).to_f64(), ones),
+        );
     }
     // PERF: the terms are made in one loop and summed in another over the stored block (in
     // L1). Summed as they were made, the lane accumulators lived in stack memory and every
@@ -266,7 +270,7 @@ fn exp_table_lanes<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh) -> [F
 }
 
 /// Writes `out[i] = post(exp((x[i] - m) / T))`. With `NORMAL` on an ISA with a table form
-/// (`Float::has_exp_table`), `LANES` values at a time by it, the tail by `exp_normal`.
+/// (`Float::has_exp_table`), `LANES` values at a time by it, the tail as `tail_into` does.
 #[inline(always)]
 fn exps_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     x: &[F],
@@ -288,6 +292,31 @@ fn exps_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
                 *o = post(e);
             }
         }
+    }
+    tail_into::<F, S, Sh, NORMAL>(x, m, sh, out, done, post);
+}
+
+/// `exps_into` for `x[done..]` alone. With `NORMAL` on an ISA with a table form and a whole
+/// window before it, by the table form over the last window of `x`, which overlaps terms
+/// already made (only the new ones are kept), so the fused loop of `exp_block` and the two
+/// loops make the same terms. Otherwise one at a time by `exp_of`. PERF: one thread, f32
+/// softmax, against one at a time: (100, 300) 0.76x the time, (64, 1000) 0.96x-0.98x.
+#[inline(always)]
+fn tail_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
+    x: &[F],
+    m: F,
+    sh: Sh,
+    out: &mut [F],
+    done: usize,
+    post: impl Fn(F) -> F,
+) {
+    if NORMAL && F::has_exp_table::<S>() && done >= LANES && done < x.len() {
+        let start = x.len() - LANES;
+        let e = exp_table_lanes::<F, S, Sh>(&x[start..], m, sh);
+        for (o, &e) in out[done..].iter_mut().zip(&e[done - start..]) {
+            *o = post(e);
+        }
+        return;
     }
     for (o, &v) in out[done..].iter_mut().zip(&x[done..]) {
         let (hi, lo) = sh.split::<S>(v, m);
@@ -727,6 +756,13 @@ mod tests {
                     let mut e = vec![0.0f32; x.len()];
                     let sums2 = exp_block::<f32, S, Unit, true, false>(x, 0.0, Unit, &mut e);
                     assert_eq!(sums, sums2, "{x:?}");
+                    // With a whole window, the tail's terms too are the table form's.
+                    if f32::has_exp_table::<S>() && x.len() >= LANES {
+                        for (&v, &t) in x.iter().zip(&e) {
+                            let want = crate::kernels::exp::exp_f32_table::<S>(v, 0.0);
+                            assert_eq!(t.to_bits(), want.to_bits(), "e^{v}, row of {}", x.len());
+                        }
+                    }
                     (sums, e)
                 })
                 .collect();
