@@ -428,20 +428,10 @@ impl LogBatch {
     #[inline(always)]
     fn flush<F: Float>(&mut self, ctx: &Ctx<'_, F>) {
         let n = self.len;
-        if n == 1 {
-            // One row (the whole of a one-row call): the lanes would cost 16 logs.
-            put_lse(
-                ctx,
-                &self.offs[0],
-                self.m_scaled[0],
-                row::log_of_sum::<F>(self.accs[0]),
-            );
-        } else if n > 1 {
-            let mut logs = [(0.0, 0.0); row::LOG_BATCH];
-            row::log_of_sums_into::<F>(&self.accs[..n], &mut logs[..n]);
-            for ((offs, &m_scaled), &l) in self.offs.iter().zip(&self.m_scaled).zip(&logs[..n]) {
-                put_lse(ctx, offs, m_scaled, l);
-            }
+        let mut logs = [(0.0, 0.0); row::LOG_BATCH];
+        row::log_of_sums_into::<F>(&self.accs[..n], &mut logs[..n]);
+        for ((offs, &m_scaled), &l) in self.offs.iter().zip(&self.m_scaled).zip(&logs[..n]) {
+            put_lse(ctx, offs, m_scaled, l);
         }
         self.len = 0;
     }

@@ -594,6 +594,15 @@ pub const LOG_BATCH: usize = 16;
 #[inline(always)]
 pub fn log_of_sums_into<F: Float>(accs: &[Acc], out: &mut [(f64, f64)]) {
     assert!(accs.len() <= LOG_BATCH && out.len() == accs.len());
+    match accs {
+        [] => return,
+        // One sum (a one-row call, or the last of a batch): the lanes would cost 16 logs.
+        [acc] => {
+            out[0] = log_of_sum::<F>(*acc);
+            return;
+        }
+        _ => {}
+    }
     // All lanes, the unused ones at log1p(0): the loops then have no remainder.
     let (mut m1, mut m1_lo) = ([0.0; LOG_BATCH], [0.0; LOG_BATCH]);
     for ((v, vl), a) in m1.iter_mut().zip(m1_lo.iter_mut()).zip(accs) {
