@@ -115,7 +115,8 @@ def test_bench(
         call, check = impls[name]
     want = np.asarray(getattr(sr.reference, op)(x, axis))
     torch_threads(threads)
-    with sr.threads(threads):
+    # Every implementation on the same cores (JAX's pool cannot be sized): see _bench.
+    with _bench.pinned_to_cores(threads), sr.threads(threads):
         got = np.asarray(check())  # warm-up (JIT compile) and a sanity check
         assert got.shape == want.shape
         benchmark(call)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +179,42 @@ def test_bench_times_large_inputs_one_cold_call_per_sample(
         assert len(flushes) == rounds * len(r.samples_s)
     else:
         assert flushes == [] and max(r.calls_per_sample.values()) > 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU affinity is Linux's")
+def test_bench_pins_every_thread_to_the_case_cores() -> None:
+    allowed = os.sched_getaffinity(0)
+    go = threading.Event()
+    ids: list[int] = []
+
+    def wait() -> None:
+        ids.append(threading.get_native_id())
+        go.wait()
+
+    # A thread that exists before the pin (as a peer's thread pool does).
+    first = threading.Thread(target=wait)
+    first.start()
+    later = threading.Thread(target=wait)
+    try:
+        while len(ids) < 1:
+            time.sleep(0.001)
+        with _bench.pinned_to_cores(1) as pinned:
+            assert pinned == (len(allowed) > 1)
+            want = {min(allowed)} if pinned else allowed
+            assert os.sched_getaffinity(0) == want
+            assert os.sched_getaffinity(ids[0]) == want
+            # A thread started inside the block inherits the pin ...
+            later.start()
+            while len(ids) < 2:
+                time.sleep(0.001)
+            assert os.sched_getaffinity(ids[1]) == want
+        # ... and every thread has the whole set back afterwards.
+        for tid in (threading.get_native_id(), *ids):
+            assert os.sched_getaffinity(tid) == allowed
+        with _bench.pinned_to_cores(len(allowed)) as pinned:
+            assert not pinned and os.sched_getaffinity(0) == allowed
+    finally:
+        go.set()
+        first.join()
+        if later.ident is not None:  # started
+            later.join()

@@ -17,8 +17,12 @@ Implementations:
 - ``numpy-out``: NumPy ufuncs into preallocated buffers (``np.subtract/exp/divide`` with
   ``out=``), the best a NumPy user can do without a kernel;
 - ``scipy``: ``scipy.special``; ``torch``: PyTorch CPU (``torch.set_num_threads(n)``);
-  ``jax``: ``jax.jit``-compiled ``jax.nn`` functions (XLA's CPU thread pool is fixed at
-  start-up, so its thread count is not varied).
+  ``jax``: ``jax.jit``-compiled ``jax.nn`` functions.
+
+A case for ``n`` threads runs with every thread of the process pinned to ``n`` of its CPUs
+(as ``taskset`` would; Linux, where ``n`` is fewer than the CPUs it may use), so that every
+implementation has the same cores: XLA's CPU thread pool is sized at start-up and cannot be
+told to use fewer threads, and without the pin JAX's one-thread cells ran on every core.
 
 Speed-ups are ratios of the measured medians: ``vs ref`` = reference / softmax_rs and
 ``vs best`` = fastest peer (all but softmax_rs and reference) / softmax_rs. ``GB/s`` is
@@ -36,7 +40,8 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TextIO
@@ -359,6 +364,43 @@ def _torch_threads(n: int | None) -> int | None:
 # --------------------------------------------------------------------------------------
 
 
+def _thread_ids() -> list[int]:
+    """The ids of this process's threads now (Linux; none elsewhere)."""
+    try:
+        return [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return []
+
+
+@contextmanager
+def pinned_to_cores(n: int) -> Iterator[bool]:
+    """Run the block with every thread of the process on ``n`` of its CPUs, then restore.
+
+    Yields whether it pinned: only on Linux, and only where ``n`` is fewer than the CPUs the
+    process may use. Threads started inside the block inherit the pin and lose it on exit.
+    """
+    if not sys.platform.startswith("linux"):
+        yield False
+        return
+    allowed = os.sched_getaffinity(0)
+    tids = _thread_ids()
+    if n >= len(allowed) or not tids:
+        yield False
+        return
+    cores = set(sorted(allowed)[:n])
+    before: dict[int, set[int]] = {}
+    for tid in tids:
+        with suppress(OSError):  # a thread that has just exited
+            before[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, cores)
+    try:
+        yield True
+    finally:
+        for tid in _thread_ids():
+            with suppress(OSError):
+                os.sched_setaffinity(tid, before.get(tid, allowed))
+
+
 def _agrees(op: str, got: Any, want: Any, dtype: str) -> bool:
     g = np.asarray(got)
     w = np.asarray(want)
@@ -408,7 +450,7 @@ def measure_case(op: str, x: Array, axis: int, threads: int, settings: Settings)
     result = Result(x.shape, axis, str(x.dtype), op, threads, nbytes)
     torch_before = _torch_threads(threads)
     try:
-        with sr.threads(threads):
+        with pinned_to_cores(threads), sr.threads(threads):
             per_call: dict[str, float] = {}
             for name, (call, check) in impls.items():
                 result.ok[name] = _agrees(op, check(), want, result.dtype)  # warm-up
@@ -582,8 +624,10 @@ def format_table(results: Sequence[Result], peers: Sequence[str]) -> str:
             "'!' marks a result that disagreed with the reference (not a 'best')."
         ),
     ]
-    if "jax" in peers:
-        notes.append("JAX's CPU thread pool is set at start-up; it is not varied.")
+    notes.append(
+        "thr = threads: each case ran with the process pinned to that many CPUs "
+        "(where fewer than it may use), so that every implementation had the same cores."
+    )
     return "\n".join(lines + notes)
 
 
