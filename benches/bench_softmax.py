@@ -14,8 +14,7 @@ The implementations are the ones ``python -m softmax_rs bench`` measures
 from __future__ import annotations
 
 import functools
-import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -79,25 +78,9 @@ def _input(shape: tuple[int, ...], dtype: str) -> Array:
     return x.astype(dtype, copy=False)
 
 
-@pytest.fixture
-def torch_threads() -> Iterator[Callable[[int], None]]:
-    """Set PyTorch's thread count for one benchmark; restore it afterwards."""
-    torch: Any = importlib.import_module("torch") if "torch" in PEERS else None
-    before = None if torch is None else torch.get_num_threads()
-
-    def set_threads(n: int) -> None:
-        if torch is not None:
-            torch.set_num_threads(n)
-
-    yield set_threads
-    if torch is not None:
-        torch.set_num_threads(before)
-
-
 def test_bench(
     benchmark: Any,
     case: tuple[str, tuple[int, ...], int, str, int, str],
-    torch_threads: Callable[[int], None],
 ) -> None:
     op, shape, axis, dtype, threads, impl = case
     x = _input(shape, dtype)
@@ -114,9 +97,8 @@ def test_bench(
         impls = _bench.make_impls(op, x, axis, [p for p in PEERS if p == name])
         call, check = impls[name]
     want = np.asarray(getattr(sr.reference, op)(x, axis))
-    torch_threads(threads)
     # Every implementation on the same cores (JAX's pool cannot be sized): see _bench.
-    with _bench.pinned_to_cores(threads), sr.threads(threads):
+    with _bench.at_threads(threads):
         got = np.asarray(check())  # warm-up (JIT compile) and a sanity check
         assert got.shape == want.shape
         benchmark(call)

@@ -182,6 +182,40 @@ def test_bench_times_large_inputs_one_cold_call_per_sample(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU affinity is Linux's")
+def test_bench_runs_each_case_at_its_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    import softmax_rs as sr
+
+    class FakeTorch:
+        """Stands for PyTorch, which may not be installed: records its thread count."""
+
+        def __init__(self) -> None:
+            self.n = 7
+
+        def get_num_threads(self) -> int:
+            return self.n
+
+        def set_num_threads(self, n: int) -> None:
+            self.n = n
+
+    torch = FakeTorch()
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    allowed = os.sched_getaffinity(0)
+    before = sr.get_num_threads()
+    with _bench.at_threads(1):
+        assert sr.get_num_threads() == 1
+        assert torch.n == 1
+        assert len(os.sched_getaffinity(0)) == 1
+    assert sr.get_num_threads() == before
+    assert torch.n == 7
+    assert os.sched_getaffinity(0) == allowed
+    # Restored on an error as well.
+    with pytest.raises(RuntimeError), _bench.at_threads(1):
+        raise RuntimeError
+    assert (sr.get_num_threads(), torch.n) == (before, 7)
+    assert os.sched_getaffinity(0) == allowed
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU affinity is Linux's")
 def test_bench_pins_every_thread_to_the_case_cores() -> None:
     allowed = os.sched_getaffinity(0)
     go = threading.Event()

@@ -348,17 +348,6 @@ def _peer_version(name: str) -> str | None:
     return None if version is None else str(version)
 
 
-def _torch_threads(n: int | None) -> int | None:
-    """Set PyTorch's intra-op threads; return the previous count (None: no torch)."""
-    torch: Any = sys.modules.get("torch")
-    if torch is None:
-        return None
-    before = int(torch.get_num_threads())
-    if n is not None:
-        torch.set_num_threads(n)
-    return before
-
-
 # --------------------------------------------------------------------------------------
 # Measurement
 # --------------------------------------------------------------------------------------
@@ -401,6 +390,27 @@ def pinned_to_cores(n: int) -> Iterator[bool]:
                 os.sched_setaffinity(tid, before.get(tid, allowed))
 
 
+@contextmanager
+def at_threads(n: int) -> Iterator[None]:
+    """Run the block with every implementation on ``n`` threads, and on ``n`` CPUs.
+
+    softmax_rs and PyTorch are told the count (PyTorch's is restored afterwards); the
+    process is pinned to ``n`` CPUs for the rest, JAX's pool, sized at start-up, included.
+    """
+    import softmax_rs as sr
+
+    torch: Any = sys.modules.get("torch")
+    before = None if torch is None else int(torch.get_num_threads())
+    if torch is not None:
+        torch.set_num_threads(n)
+    try:
+        with pinned_to_cores(n), sr.threads(n):
+            yield
+    finally:
+        if torch is not None:
+            torch.set_num_threads(before)
+
+
 def _agrees(op: str, got: Any, want: Any, dtype: str) -> bool:
     g = np.asarray(got)
     w = np.asarray(want)
@@ -441,39 +451,32 @@ def _time_batch(call: Call, n: int) -> float:
 
 def measure_case(op: str, x: Array, axis: int, threads: int, settings: Settings) -> Result:
     """Measure every implementation of one case side by side, interleaved."""
-    import softmax_rs as sr
-
     impls = make_impls(op, x, axis, settings.peers)
 
     want = impls["reference"][1]()
     nbytes = x.nbytes + np.asarray(want).nbytes
     result = Result(x.shape, axis, str(x.dtype), op, threads, nbytes)
-    torch_before = _torch_threads(threads)
-    try:
-        with pinned_to_cores(threads), sr.threads(threads):
-            per_call: dict[str, float] = {}
-            for name, (call, check) in impls.items():
-                result.ok[name] = _agrees(op, check(), want, result.dtype)  # warm-up
-                per_call[name] = _time_batch(call, 1)
-            cold = x.nbytes >= COLD_MIN_BYTES
-            counts = {
-                name: 1 if cold else max(1, min(100_000, round(settings.batch_s / max(t, 1e-8))))
-                for name, t in per_call.items()
-            }
-            round_s = sum(counts[k] * per_call[k] for k in impls)
-            fit = max(3, int(settings.budget_s / max(round_s, 1e-9)))
-            repeats = min(settings.repeats, fit)
-            names = list(impls)
-            samples: dict[str, list[float]] = {name: [] for name in names}
-            for r in range(repeats):
-                shift = r % len(names)
-                for name in names[shift:] + names[:shift]:
-                    if cold:
-                        _flush_caches()
-                    samples[name].append(_time_batch(impls[name][0], counts[name]))
-    finally:
-        if torch_before is not None:
-            _torch_threads(torch_before)
+    with at_threads(threads):
+        per_call: dict[str, float] = {}
+        for name, (call, check) in impls.items():
+            result.ok[name] = _agrees(op, check(), want, result.dtype)  # warm-up
+            per_call[name] = _time_batch(call, 1)
+        cold = x.nbytes >= COLD_MIN_BYTES
+        counts = {
+            name: 1 if cold else max(1, min(100_000, round(settings.batch_s / max(t, 1e-8))))
+            for name, t in per_call.items()
+        }
+        round_s = sum(counts[k] * per_call[k] for k in impls)
+        fit = max(3, int(settings.budget_s / max(round_s, 1e-9)))
+        repeats = min(settings.repeats, fit)
+        names = list(impls)
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        for r in range(repeats):
+            shift = r % len(names)
+            for name in names[shift:] + names[:shift]:
+                if cold:
+                    _flush_caches()
+                samples[name].append(_time_batch(impls[name][0], counts[name]))
     result.samples_s = samples
     result.calls_per_sample = counts
     result.times_s = {k: statistics.median(v) for k, v in samples.items()}
