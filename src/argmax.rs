@@ -9,7 +9,7 @@ use crate::kernels::with_const_len;
 use crate::layout::{ColumnTiles, Dim, Layout, TileAt, Walker, MAX_OPS};
 use crate::parallel::{self, Slots, TASK_ELEMS};
 use crate::reduce::{in_waves, Interrupted, Operand, OUT, X};
-use crate::simd::{Job, Simd};
+use crate::simd::{prefetch_ahead, Job, Simd};
 
 /// Columns per tile: wide, so that memory is walked in order (see reduce/columns.rs).
 const COLUMN_TILE: usize = 1024;
@@ -140,8 +140,9 @@ struct Ctx<'a> {
     direct: bool,
     /// Also short and laid end to end in one outer dimension: see `argmax_packed`.
     packed: bool,
-    /// Packed, and large enough to be copied in (see `COPY_IN_MIN_BYTES`).
-    copy_in: bool,
+    /// Packed, and large enough to come from memory (see `FROM_MEMORY_BYTES`): copied in,
+    /// or read by tiles a page ahead.
+    from_memory: bool,
 }
 
 impl Ctx<'_> {
@@ -202,13 +203,13 @@ fn run_typed<K: Load>(
     let packed = direct
         && d <= PACKED_MAX
         && matches!(l.outer.as_slice(), [o] if o.strides[X] == d as isize * size);
-    let copy_in = packed && n * d * size as usize >= COPY_IN_MIN_BYTES;
+    let from_memory = packed && n * d * size as usize >= FROM_MEMORY_BYTES;
     let ctx = Ctx {
         req,
         d,
         direct,
         packed,
-        copy_in,
+        from_memory,
     };
     if let (Some(r), Some(inner), true) = (run1, l.outer.last(), native && aligned) {
         if r.strides[X] != size && inner.strides[X] == size {
@@ -258,12 +259,12 @@ fn run_typed<K: Load>(
     )
 }
 
-/// Packed rows of inputs of at least this many bytes are copied in blocks of about
-/// `COPY_ELEMS` values before they are searched. PERF: such inputs come from memory, and a
-/// flat copy keeps many more lines in flight than the per-row window loops: (1000000, 16)
-/// f32 took 6.4 ms instead of 11.8. Smaller inputs are mostly cached, where the copy only
-/// costs.
-const COPY_IN_MIN_BYTES: usize = 1 << 24;
+/// Packed rows of inputs of at least this many bytes come from memory: they are copied in
+/// blocks of about `COPY_ELEMS` values before they are searched, or read by tiles that ask
+/// for the data a page ahead. PERF: the flat copy keeps many more lines in flight than the
+/// per-row window loops: (1000000, 16) f32 took 6.4 ms instead of 11.8. Smaller inputs are
+/// mostly cached, where the copy, or the prefetch, only costs.
+const FROM_MEMORY_BYTES: usize = 1 << 24;
 const COPY_ELEMS: usize = 4096;
 
 /// argmax of packed rows of `d <= TILE` values as tiles. PERF: common class counts get their
@@ -291,6 +292,10 @@ fn tiled<K: Load, S: Simd, const D: usize>(
 ) {
     let mut t: Tile<K> = [[K::default(); TILE]; TILE];
     for xc in x.chunks(TILE * d) {
+        if ctx.from_memory {
+            // PERF: as the long rows do (see `PREFETCH_DIST`).
+            prefetch_ahead(xc.as_ptr(), size_of_val(xc));
+        }
         let idx = K::tile_argmax::<S, D>(xc, d, &mut t);
         for &i in idx.iter().take(xc.len() / d) {
             ctx.put(&offs, i as usize);
@@ -328,14 +333,14 @@ impl<K: Load> Job for RowsJob<'_, K> {
                 tiled_d::<K, S>(ctx, x, d, offs, outer.strides[OUT]);
                 return;
             }
-            let rows = if ctx.copy_in {
+            let rows = if ctx.from_memory {
                 (COPY_ELEMS / d).max(1)
             } else {
                 end - start
             };
             let mut copy: Vec<K> = Vec::new();
             for (c, xc) in x.chunks(rows * d).enumerate() {
-                let xc = if ctx.copy_in {
+                let xc = if ctx.from_memory {
                     copy.clear();
                     copy.extend_from_slice(xc);
                     &copy

@@ -147,10 +147,11 @@ def test_argmax_short_rows_every_isa_and_thread_count(dtype: Any) -> None:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
 @pytest.mark.parametrize("d", [5, 16, 32])
-def test_argmax_short_rows_of_large_inputs_copied_in_blocks(dtype: Any, d: int) -> None:
-    """Short rows of inputs of 16 MiB or more are copied in blocks of about 4096 values
-    (src/argmax.rs, COPY_IN_MIN_BYTES), d not dividing the block: ties, NaN and ±inf, on
-    every ISA and thread count. The input is left as it was."""
+def test_argmax_short_rows_of_large_inputs_from_memory(dtype: Any, d: int) -> None:
+    """Short rows of inputs of 16 MiB or more (src/argmax.rs, FROM_MEMORY_BYTES) are copied
+    in blocks of about 4096 values, d not dividing the block, or read by tiles (d <= 16,
+    f32 and f64) that prefetch a page ahead, past the end of the input at the last tile:
+    ties, NaN and ±inf, on every ISA and thread count. The input is left as it was."""
     dt = np.dtype(dtype)
     n = -(-(1 << 24) // (dt.itemsize * d))
     rng = np.random.default_rng(13)
