@@ -2,7 +2,7 @@
 
 use crate::kernels::row::LANES;
 use crate::kernels::window;
-use crate::simd::{prefetch_ahead, Simd};
+use crate::simd::{prefetch_ahead, prefetch_next_page, Simd};
 
 /// A comparable key: the integer types as they are, floats with NaN.
 pub trait Key: Copy + PartialOrd + Send + Sync + 'static {
@@ -181,7 +181,12 @@ fn block_argmax<K: Key, S: Simd, const A: usize>(b: &[K]) -> (K, usize, bool) {
     let chunks = b.chunks_exact(A);
     let ragged = !chunks.remainder().is_empty();
     for (k, c) in chunks.enumerate() {
-        prefetch_ahead(c.as_ptr(), A * size_of::<K>());
+        if A == ACCS {
+            // Long rows (`prefetch_next_page` says why); rows of `FEW` lanes as measured.
+            prefetch_next_page(c.as_ptr(), A * size_of::<K>());
+        } else {
+            prefetch_ahead(c.as_ptr(), A * size_of::<K>());
+        }
         lane_argmax::<K, S, A>(&mut acc, &mut off, &mut nan, c, K::Pos::of(k * A));
     }
     if ragged {
