@@ -166,7 +166,8 @@ pub trait Simd: Copy + Send + Sync + 'static {
 
 /// How far ahead of its reads a streaming pass asks for data (`prefetch_ahead`): one page.
 /// PERF: the hardware prefetchers stop at page boundaries, and a pass that reads as fast as
-/// argmax or the maximum outruns them. On one thread (interleaved A/B, release builds), f32
+/// argmax or the maximum outruns them. On one thread (interleaved A/B, release builds, on a
+/// host with slower memory than the one `prefetch_next_page` was tuned on), f32
 /// argmax of (8, 12, 512, 512) ran 1.76x and of (4096, 4096) 1.11x faster, logsumexp
 /// 1.08x-1.13x and softmax 1.04x-1.09x on the large shapes; 1024 bytes ahead gained less,
 /// 8192 no more.
@@ -194,9 +195,9 @@ pub fn prefetch_ahead<T>(p: *const T, bytes: usize) {
 /// first `bytes` of a page: a few lines a page, enough to have the next page under way
 /// when the hardware prefetchers stop at its boundary. PERF: argmax of long rows read no
 /// faster than `np.argmax` with every line asked for (on a host that streams 25-34 GB/s to
-/// one core): with this, (4096, 4096) f32 took 0.76x the time, (8, 12, 512, 512) 0.70x-0.81x
-/// and (32, 32000) 0.72x on one thread (interleaved, release builds); no prefetch at all did
-/// about as well there, but slower-memory hosts gained from the prefetch (`PREFETCH_DIST`).
+/// one core): with this, (4096, 4096) f32 took 0.80x the time, (8, 12, 512, 512) 0.83x and
+/// (32, 32000) 0.84x on one thread (interleaved, release builds); no prefetch at all did
+/// about as well there, but a slower-memory host gained from it (`PREFETCH_DIST`).
 #[inline(always)]
 pub fn prefetch_next_page<T>(p: *const T, bytes: usize) {
     let ahead = p.cast::<i8>().wrapping_add(PREFETCH_DIST) as usize;
