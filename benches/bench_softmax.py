@@ -1,8 +1,10 @@
 """pytest-benchmark suite: one group per (op, shape, axis, dtype, threads).
 
 In each group sit softmax_rs (fresh result and preallocated ``out=``), the NumPy
-``reference``, a tuned NumPy variant with preallocated buffers (``numpy-out``), SciPy, and
-PyTorch / JAX where importable, so ``--benchmark-group-by=group`` shows them side by side::
+``reference``, a tuned NumPy variant with preallocated buffers (``numpy-out``), SciPy,
+PyTorch / JAX where importable, and for softmax and log_softmax ``np.copyto`` of the input
+(the memory-bandwidth yardstick, ``_bench.COPY``), so ``--benchmark-group-by=group`` shows
+them side by side::
 
     pytest benches/bench_softmax.py --benchmark-group-by=group --benchmark-sort=mean
     pytest benches/bench_softmax.py --benchmark-disable     # smoke run, small shapes
@@ -35,7 +37,7 @@ QUICK_SHAPES: list[tuple[tuple[int, ...], int]] = [
 OPS = _bench.OPS
 DTYPES = _bench.DTYPES
 PEERS = _bench.available_peers(_bench.PEERS)
-IMPLS = ("softmax_rs", "softmax_rs-alloc", "reference", *PEERS)
+IMPLS = ("softmax_rs", "softmax_rs-alloc", "reference", *PEERS, _bench.COPY)
 ALL_THREADS = int(sr.get_num_threads())
 THREADS = (1, ALL_THREADS) if ALL_THREADS > 1 else (1,)
 
@@ -65,6 +67,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                     for impl in IMPLS:
                         if op == "argmax" and impl in ("numpy-out", "scipy"):
                             continue  # np.argmax is the reference; SciPy has none
+                        if impl == _bench.COPY and op not in _bench.COPY_OPS:
+                            continue  # a copy moves softmax's bytes, not a reduction's
                         case = (op, shape, axis, dtype, threads, impl)
                         ident = f"{op}-{_shape_id(shape, axis)}-{dtype}-{threads}T-{impl}"
                         params.append(pytest.param(case, id=ident))

@@ -99,7 +99,16 @@ def test_bench_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         assert len(r["samples_us"]["softmax_rs"]) == 3
         # The speed-ups are the ratios of the measured medians.
         assert r["speedup_vs_reference"] == pytest.approx(times["reference"] / times["softmax_rs"])
-        peers = {k: v for k, v in times.items() if k not in ("softmax_rs", "reference")}
+        # The copy is the bandwidth yardstick beside softmax and log_softmax, never a peer.
+        has_copy = r["op"] in ("softmax", "log_softmax")
+        assert ("copyto" in times) == has_copy
+        if has_copy:
+            assert r["times_copyto"] == pytest.approx(times["softmax_rs"] / times["copyto"])
+            assert f"{r['times_copyto']:.2f}x" in table
+        else:
+            assert r["times_copyto"] is None
+        assert "copyto" not in r["ok"]
+        peers = {k: v for k, v in times.items() if k not in ("softmax_rs", "reference", "copyto")}
         if peers:
             best = min(peers, key=peers.__getitem__)
             assert r["best_peer"] == best
@@ -127,6 +136,31 @@ def test_speedups_come_from_times() -> None:
     assert r.best_peer == "scipy"
     assert r.speedup_vs_best_peer == pytest.approx(2.5)
     assert "3.00!" in _bench.format_table([r], ["scipy", "torch"])
+
+
+def test_copy_yardstick_is_a_column_not_a_peer() -> None:
+    r = _bench.Result((4, 10), -1, "float32", "softmax", 1, bytes=320)
+    r.times_s = {"softmax_rs": 3e-6, "reference": 7e-6, "scipy": 5e-6, "copyto": 2e-6}
+    r.ok = {"softmax_rs": True, "reference": True, "scipy": True}
+    assert r.best_peer == "scipy"  # the copy is faster, but not a peer
+    assert r.times_copy == pytest.approx(1.5)
+    table = _bench.format_table([r], ["scipy"])
+    header, _, row = table.splitlines()[:3]
+    assert header.split()[-4:] == ["peer", "x", "copy", "GB/s"]
+    assert "copyto µs" in header and "2.00" in row and "1.50x" in row
+    assert "!" not in row
+    # Without a copy in the run (reductions only) the columns are left out.
+    r2 = _bench.Result((4, 10), -1, "float32", "logsumexp", 1, bytes=176)
+    r2.times_s = {"softmax_rs": 1e-6, "reference": 2e-6}
+    r2.ok = {"softmax_rs": True, "reference": True}
+    assert r2.times_copy is None
+    assert "copy" not in _bench.format_table([r2], [])
+    # A real copy of the input, made only for the ops whose result is input-sized.
+    x = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    impls = _bench.make_impls("log_softmax", x, -1, [])
+    _, check = impls["copyto"]
+    np.testing.assert_array_equal(check(), x)
+    assert "copyto" not in _bench.make_impls("argmax", x, -1, [])
 
 
 @pytest.mark.parametrize(

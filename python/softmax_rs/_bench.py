@@ -17,7 +17,10 @@ Implementations:
 - ``numpy-out``: NumPy ufuncs into preallocated buffers (``np.subtract/exp/divide`` with
   ``out=``), the best a NumPy user can do without a kernel;
 - ``scipy``: ``scipy.special``; ``torch``: PyTorch CPU (``torch.set_num_threads(n)``);
-  ``jax``: ``jax.jit``-compiled ``jax.nn`` functions.
+  ``jax``: ``jax.jit``-compiled ``jax.nn`` functions;
+- ``copyto`` (softmax and log_softmax only): ``np.copyto`` of the input into a preallocated
+  array, which reads and writes as many bytes as softmax_rs with ``out=``. It is not a
+  peer but the memory-bandwidth yardstick: ``x copy`` = softmax_rs time / copyto time.
 
 A case for ``n`` threads runs with every thread of the process pinned to ``n`` of its CPUs
 (as ``taskset`` would; Linux, where ``n`` is fewer than the CPUs it may use), so that every
@@ -57,6 +60,11 @@ Call = Callable[[], object]
 OPS = ("softmax", "log_softmax", "logsumexp", "argmax")
 DTYPES = ("float32", "float64")
 PEERS = ("numpy-out", "scipy", "torch", "jax")
+#: The bandwidth yardstick (see the module docstring): measured beside the others, never a
+#: peer, and its result (a copy of the input) is not compared with the reference.
+COPY = "copyto"
+#: The ops whose result is an array like the input, so that a copy moves the same bytes.
+COPY_OPS = ("softmax", "log_softmax")
 
 # (shape, axis)
 FULL_SHAPES: tuple[tuple[tuple[int, ...], int], ...] = (
@@ -116,7 +124,7 @@ class Result:
         return {
             k: v
             for k, v in self.times_s.items()
-            if k not in ("softmax_rs", "reference") and self.ok.get(k, False)
+            if k not in ("softmax_rs", "reference", COPY) and self.ok.get(k, False)
         }
 
     @property
@@ -138,6 +146,13 @@ class Result:
         return self.times_s[best] / self.times_s["softmax_rs"]
 
     @property
+    def times_copy(self) -> float | None:
+        """softmax_rs's time over ``np.copyto``'s (issue 4 asks for at most 1.5x or 3.5x)."""
+        if COPY not in self.times_s or "softmax_rs" not in self.times_s:
+            return None
+        return self.times_s["softmax_rs"] / self.times_s[COPY]
+
+    @property
     def gbps(self) -> float | None:
         t = self.times_s.get("softmax_rs")
         return None if t is None else self.bytes / t / 1e9
@@ -157,6 +172,7 @@ class Result:
             "speedup_vs_reference": self.speedup_vs_reference,
             "best_peer": self.best_peer,
             "speedup_vs_best_peer": self.speedup_vs_best_peer,
+            "times_copyto": self.times_copy,
             "gbps": self.gbps,
         }
 
@@ -297,6 +313,20 @@ def _jax_impl(op: str, x: Array, axis: int) -> tuple[Call, Call] | None:
     return call, check
 
 
+def copyto_impl(op: str, x: Array) -> tuple[Call, Call] | None:
+    """``np.copyto`` of ``x`` into a preallocated array: the bytes of softmax with ``out=``."""
+    if op not in COPY_OPS:
+        return None
+    buf = np.empty_like(x)
+    call = partial(np.copyto, buf, x)
+
+    def check() -> Array:
+        call()
+        return buf
+
+    return call, check
+
+
 _BUILDERS: dict[str, Callable[[str, Array, int], tuple[Call, Call] | None]] = {
     "numpy-out": _numpy_out_impl,
     "scipy": _scipy_impl,
@@ -316,7 +346,8 @@ def make_impls(op: str, x: Array, axis: int, peers: Sequence[str]) -> dict[str, 
     """``{name: (call, check)}`` for softmax_rs, the reference and each of ``peers``.
 
     ``call()`` runs one timed call; ``check()`` runs one and returns a NumPy result.
-    Peers without this op (SciPy has no argmax) are left out.
+    Peers without this op (SciPy has no argmax) are left out. The ``COPY`` yardstick is
+    added last, for the ops in ``COPY_OPS``.
     """
     impls: dict[str, tuple[Call, Call]] = {
         "softmax_rs": _softmax_rs_impl(op, x, axis),
@@ -326,6 +357,9 @@ def make_impls(op: str, x: Array, axis: int, peers: Sequence[str]) -> dict[str, 
         built = _BUILDERS[peer](op, x, axis)
         if built is not None:
             impls[peer] = built
+    copy = copyto_impl(op, x)
+    if copy is not None:
+        impls[COPY] = copy
     return impls
 
 
@@ -459,7 +493,9 @@ def measure_case(op: str, x: Array, axis: int, threads: int, settings: Settings)
     with at_threads(threads):
         per_call: dict[str, float] = {}
         for name, (call, check) in impls.items():
-            result.ok[name] = _agrees(op, check(), want, result.dtype)  # warm-up
+            got = check()  # warm-up
+            if name != COPY:
+                result.ok[name] = _agrees(op, got, want, result.dtype)
             per_call[name] = _time_batch(call, 1)
         cold = x.nbytes >= COLD_MIN_BYTES
         counts = {
@@ -569,7 +605,8 @@ def _ratio(r: float | None) -> str:
 
 def format_table(results: Sequence[Result], peers: Sequence[str]) -> str:
     """The readable table: times per call in µs, speed-ups and softmax_rs's GB/s."""
-    impl_cols = ["softmax_rs", "reference", *peers]
+    copy = any(COPY in r.times_s for r in results)
+    impl_cols = ["softmax_rs", "reference", *peers, *([COPY] if copy else [])]
     header = [
         "shape",
         "axis",
@@ -580,6 +617,7 @@ def format_table(results: Sequence[Result], peers: Sequence[str]) -> str:
         "vs ref",
         "vs best",
         "best peer",
+        *(["x copy"] if copy else []),
         "GB/s",
     ]
     rows = [header]
@@ -602,11 +640,12 @@ def format_table(results: Sequence[Result], peers: Sequence[str]) -> str:
             _ratio(r.speedup_vs_reference),
             _ratio(r.speedup_vs_best_peer),
             r.best_peer or "-",
+            *([_ratio(r.times_copy)] if copy else []),
             "-" if gbps is None else f"{gbps:.2f}" if gbps < 10 else f"{gbps:.1f}",
         ]
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    left = {0, 2, 3, len(header) - 2}
+    left = {header.index(name) for name in ("shape", "dtype", "op", "best peer")}
     lines = []
     for k, row in enumerate(rows):
         line = "  ".join(
@@ -627,6 +666,11 @@ def format_table(results: Sequence[Result], peers: Sequence[str]) -> str:
             "'!' marks a result that disagreed with the reference (not a 'best')."
         ),
     ]
+    if copy:
+        notes.append(
+            "x copy = softmax_rs time / time of np.copyto of the input into a preallocated "
+            "array (the same bytes read and written; softmax and log_softmax only)."
+        )
     notes.append(
         "thr = threads: each case ran with the process pinned to that many CPUs "
         "(where fewer than it may use), so that every implementation had the same cores."
