@@ -178,31 +178,50 @@ pub const PREFETCH_DIST: usize = 4096;
 /// x86_64 only; elsewhere it does nothing.
 #[inline(always)]
 pub fn prefetch_ahead<T>(p: *const T, bytes: usize) {
-    let p = p.cast::<i8>().wrapping_add(PREFETCH_DIST);
+    prefetch_lines::<T0>(p.cast(), bytes);
+}
+
+/// The prefetch hints used: into every level (`_MM_HINT_T0`), or into L2 and beyond (`T1`).
+const T0: i32 = 3;
+const T1: i32 = 2;
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(
+    T0 == std::arch::x86_64::_MM_HINT_T0 && T1 == std::arch::x86_64::_MM_HINT_T1,
+    "hint values"
+);
+
+/// `prefetch_ahead` with the cache level `HINT` (`T0` or `T1`).
+#[inline(always)]
+fn prefetch_lines<const HINT: i32>(p: *const i8, bytes: usize) {
+    let p = p.wrapping_add(PREFETCH_DIST);
     let mut o = 0;
     while o < bytes {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: PREFETCHT0 (SSE, part of the x86_64 baseline) reads nothing and never
+        // SAFETY: PREFETCHh (SSE, part of the x86_64 baseline) reads nothing and never
         // faults, whatever the address.
         unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.wrapping_add(o))
+            std::arch::x86_64::_mm_prefetch::<HINT>(p.wrapping_add(o))
         };
         o += 64;
     }
 }
 
-/// `prefetch_ahead`, but only where the lines `PREFETCH_DIST` past `p` start within the
-/// first `bytes` of a page: a few lines a page, enough to have the next page under way
-/// when the hardware prefetchers stop at its boundary. PERF: argmax of long rows read no
-/// faster than `np.argmax` with every line asked for (on a host that streams 25-34 GB/s to
-/// one core): with this, (4096, 4096) f32 took 0.80x the time, (8, 12, 512, 512) 0.83x and
-/// (32, 32000) 0.84x on one thread (interleaved, release builds); no prefetch at all did
-/// about as well there, but a slower-memory host gained from it (`PREFETCH_DIST`).
+/// Ask for the lines `PREFETCH_DIST` past `p` (as `prefetch_ahead` does, but into L2 only)
+/// where they start within the first `bytes` of a page: a few lines a page, enough to have
+/// the next page under way when the hardware prefetchers stop at its boundary.
+///
+/// PERF: argmax of long rows, one thread, on a host that streams 25-37 GB/s to one core:
+/// with every line asked for into L1 it read no faster than `np.argmax`; with only the
+/// page-start lines, (4096, 4096) f32 took 0.80x the time, (8, 12, 512, 512) 0.83x and
+/// (32, 32000) 0.84x (interleaved, release builds). A C model of the loop on the same host
+/// then showed those lines asked for into L1 still cost 5-10% against none on NumPy's
+/// huge-page arrays, and into L2 nothing (2-4% faster than none on 4 KiB pages); a
+/// slower-memory host gained from the prefetch (`PREFETCH_DIST`), so it is kept.
 #[inline(always)]
 pub fn prefetch_next_page<T>(p: *const T, bytes: usize) {
     let ahead = p.cast::<i8>().wrapping_add(PREFETCH_DIST) as usize;
     if ahead % PAGE < bytes {
-        prefetch_ahead(p, bytes);
+        prefetch_lines::<T1>(p.cast(), bytes);
     }
 }
 
