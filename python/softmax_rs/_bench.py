@@ -313,7 +313,7 @@ def _jax_impl(op: str, x: Array, axis: int) -> tuple[Call, Call] | None:
     return call, check
 
 
-def copyto_impl(op: str, x: Array) -> tuple[Call, Call] | None:
+def _copyto_impl(op: str, x: Array) -> tuple[Call, Call] | None:
     """``np.copyto`` of ``x`` into a preallocated array: the bytes of softmax with ``out=``."""
     if op not in COPY_OPS:
         return None
@@ -357,7 +357,7 @@ def make_impls(op: str, x: Array, axis: int, peers: Sequence[str]) -> dict[str, 
         built = _BUILDERS[peer](op, x, axis)
         if built is not None:
             impls[peer] = built
-    copy = copyto_impl(op, x)
+    copy = _copyto_impl(op, x)
     if copy is not None:
         impls[COPY] = copy
     return impls

@@ -215,8 +215,10 @@ fn prefetch_lines<const HINT: i32>(p: *const i8, bytes: usize) {
 /// page-start lines, (4096, 4096) f32 took 0.80x the time, (8, 12, 512, 512) 0.83x and
 /// (32, 32000) 0.84x (interleaved, release builds). A C model of the loop on the same host
 /// then showed those lines asked for into L1 still cost 5-10% against none on NumPy's
-/// huge-page arrays, and into L2 nothing (2-4% faster than none on 4 KiB pages); a
-/// slower-memory host gained from the prefetch (`PREFETCH_DIST`), so it is kept.
+/// huge-page arrays, and into L2 nothing (2-4% faster than none on 4 KiB pages); into L2
+/// the release build then took 0.78x-0.97x the time of into L1 (two interleaved runs, one
+/// thread; one cell 1.03x). A slower-memory host gained from the prefetch
+/// (`PREFETCH_DIST`), so it is kept.
 #[inline(always)]
 pub fn prefetch_next_page<T>(p: *const T, bytes: usize) {
     let ahead = p.cast::<i8>().wrapping_add(PREFETCH_DIST) as usize;
