@@ -83,6 +83,39 @@ impl Kind {
     }
 }
 
+/// Runs `$body` with the constant `$K` set to `$kind`: code inlined into `$body` that reads
+/// the kind from `$K` keeps only that kind's branches.
+macro_rules! with_const_kind {
+    ($kind:expr, $K:ident => $body:expr) => {
+        match $kind {
+            Kind::Softmax => {
+                const $K: Kind = Kind::Softmax;
+                $body
+            }
+            Kind::LogSoftmax => {
+                const $K: Kind = Kind::LogSoftmax;
+                $body
+            }
+            Kind::LogSumExp => {
+                const $K: Kind = Kind::LogSumExp;
+                $body
+            }
+            Kind::Stats => {
+                const $K: Kind = Kind::Stats;
+                $body
+            }
+            Kind::Finish => {
+                const $K: Kind = Kind::Finish;
+                $body
+            }
+            Kind::FinishLog => {
+                const $K: Kind = Kind::FinishLog;
+                $body
+            }
+        }
+    };
+}
+
 /// What a row with no mass gives (see API.md, "Special values").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EmptyRows {
@@ -550,29 +583,46 @@ struct RowsJob<'a, F> {
 }
 
 impl<F: Float> Job for RowsJob<'_, F> {
+    /// PERF: each kind's rows in a function of their own (`Simd::outline`). With every kind
+    /// and row variant inlined into one body per ISA, those bodies reached 2 MB and the
+    /// release build spent most of its 40-80 minutes on them.
     #[inline(always)]
     fn run<S: Simd>(&self, task: usize) {
+        with_const_kind!(self.ctx.req.kind, K => S::outline(
+            #[inline(always)]
+            || self.rows::<S>(task, K),
+        ))
+    }
+}
+
+impl<F: Float> RowsJob<'_, F> {
+    /// The rows of `task`; `kind` is the request's.
+    #[inline(always)]
+    fn rows<S: Simd>(&self, task: usize, kind: Kind) {
         let ctx = self.ctx;
         let n = ctx.req.layout.outer_len();
         let start = task * self.rows_per_task;
         let end = (start + self.rows_per_task).min(n);
         let mut sc = Scratch::new(ctx);
         let mut w = Walker::at(&ctx.req.layout.outer, start);
-        let ahead_ok = ctx.rows_direct() && !ctx.req.kind.is_finish();
+        let ahead_ok = ctx.rows_direct() && !kind.is_finish();
         // The current row's extremes where the row before took them in (`row::Ahead`).
         let mut known = None;
         for i in start..end {
             let offs = w.offsets;
             w.advance();
-            let next = (ahead_ok && i + 1 < end).then(|| {
+            let next = if ahead_ok && i + 1 < end {
                 // SAFETY: rows_direct, and w is at the next row of this task.
-                unsafe { ctx.x_slice(&w.offsets, 0..ctx.d) }
-            });
+                Some(unsafe { ctx.x_slice(&w.offsets, 0..ctx.d) })
+            } else {
+                None
+            };
             let t = ctx.shift_for(&offs);
             known = if t == 1.0 {
-                one_row::<F, S, Unit>(ctx, &offs, Unit, known, next, &mut sc)
+                one_row::<F, S, Unit>(ctx, kind, &offs, Unit, (known, next), &mut sc)
             } else {
-                one_row::<F, S, Temp<F>>(ctx, &offs, Temp::new(t), known, next, &mut sc)
+                let sh = Temp::new(t);
+                one_row::<F, S, Temp<F>>(ctx, kind, &offs, sh, (known, next), &mut sc)
             };
         }
         if ctx.large {
@@ -581,19 +631,23 @@ impl<F: Float> Job for RowsJob<'_, F> {
     }
 }
 
-/// One row: its extremes are `known` where the row before took them in; `next`, where given,
-/// is the next row, whose extremes are returned where this row's exp pass took them in.
+/// One row, `kind` being the request's: its extremes are `known` where the row before took
+/// them in; `next`, where given, is the next row, whose extremes are returned where this
+/// row's exp pass took them in.
+///
+/// No closures here (`unwrap_or_else`, `map`): the compiler kept some out of line, where
+/// they lacked the target features of the job body (the AVX2 level took its maxima in SSE2
+/// code).
 #[inline(always)]
 fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
     ctx: &Ctx<'_, F>,
+    kind: Kind,
     offs: &[isize; MAX_OPS],
     sh: Sh,
-    known: Option<(F, F)>,
-    next: Option<&[F]>,
+    (known, next): (Option<(F, F)>, Option<&[F]>),
     sc: &mut Scratch<'_, F>,
 ) -> Option<(F, F)> {
     let d = ctx.d;
-    let kind = ctx.req.kind;
     let mut included = d;
     let xs: &[F] = if ctx.rows_direct() {
         // SAFETY: rows_direct.
@@ -616,7 +670,10 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
             },
         )
     } else {
-        let (m, min) = known.unwrap_or_else(|| row::max_min::<F, S>(xs));
+        let (m, min) = match known {
+            Some(e) => e,
+            None => row::max_min::<F, S>(xs),
+        };
         (m, min, row::Acc::default())
     };
     let finite = m.is_finite();
@@ -629,16 +686,20 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
         write_special(ctx, offs, &sp, xs, &mut sc.out);
         return None;
     }
-    let mut ahead = next.map(row::Ahead::new);
+    let mut ahead = match next {
+        Some(x) => Some(row::Ahead::new(x)),
+        None => None,
+    };
     if row::normal_range(m, min, sh) {
         // PERF: the exp pass's shift by Fast2Sum where the row allows (3 flops of its ~20).
         shift::with_exact_shift!(sh, m, min, s2 => {
             let bufs = (&mut sc.out, &mut sc.logs);
-            row_body::<F, S, _, true>(ctx, offs, s2, xs, (m, min, acc), ahead.as_mut(), bufs)
+            row_body::<F, S, _, true>(ctx, kind, offs, s2, xs, (m, min, acc), ahead.as_mut(), bufs)
         });
     } else {
         row_body::<F, S, Sh, false>(
             ctx,
+            kind,
             offs,
             sh,
             xs,
@@ -648,15 +709,20 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
         );
     }
     // None where the kind's pass took nothing in: that row then takes its own.
-    ahead.and_then(|a| a.extremes())
+    match ahead {
+        Some(a) => a.extremes(),
+        None => None,
+    }
 }
 
 /// One row with a finite maximum `m` and minimum `min` (-inf where not known) (and, for
 /// the finishing kinds, its sum `acc`); `ahead` as in `row::sum_exp`; `buf` holds results
 /// that are not written in place, `logs` the logsumexp rows that wait for their logs.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn row_body<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     ctx: &Ctx<'_, F>,
+    kind: Kind,
     offs: &[isize; MAX_OPS],
     sh: Sh,
     xs: &[F],
@@ -665,7 +731,6 @@ fn row_body<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     (buf, logs): (&mut Vec<F>, &mut LogBatch),
 ) {
     let d = ctx.d;
-    let kind = ctx.req.kind;
     match kind {
         // PERF: f64's log in lanes (a longer form, with two divisions) took 1.06x-1.13x the
         // time of one row at a time, so f64 keeps that.
@@ -921,7 +986,8 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
 }
 
 /// Rows `first..first + rows` of a short-row block by the general row path, for blocks
-/// with a row whose maximum is not finite.
+/// with a row whose maximum is not finite: a rare case, out of line (`Simd::outline`) so
+/// that each short-row variant does not carry a copy of the row path.
 #[inline(always)]
 fn rows_one_by_one<F: Float, S: Simd, Sh: Shift<F>>(
     ctx: &Ctx<'_, F>,
@@ -929,12 +995,17 @@ fn rows_one_by_one<F: Float, S: Simd, Sh: Shift<F>>(
     rows: usize,
     sh: Sh,
 ) {
-    let mut sc = Scratch::new(ctx);
-    let mut w = Walker::at(&ctx.req.layout.outer, first);
-    for _ in 0..rows {
-        one_row::<F, S, Sh>(ctx, &w.offsets, sh, None, None, &mut sc);
-        w.advance();
-    }
+    S::outline(
+        #[inline(always)]
+        || {
+            let mut sc = Scratch::new(ctx);
+            let mut w = Walker::at(&ctx.req.layout.outer, first);
+            for _ in 0..rows {
+                one_row::<F, S, Sh>(ctx, ctx.req.kind, &w.offsets, sh, (None, None), &mut sc);
+                w.advance();
+            }
+        },
+    )
 }
 
 /// The short rows of one task, `tile::TILE` at a time, as tiles (see `kernels::tile`).

@@ -668,13 +668,21 @@ impl<F: Float> ColumnJob<'_, F> {
 
     /// Redo columns `cols` of tile `t` one by one on gathered copies (correct in place
     /// too: each column is read before it is written). A column's result never depends on
-    /// the tile it was in.
+    /// the tile it was in. Out of line, but compiled for the ISA (`Simd::outline`): as a
+    /// plain method it had the baseline's instructions only.
+    #[inline(always)]
     fn redo_columns<S: Simd, Sh: Shift<F>>(&self, t: &TileAt, cols: &[usize], sh: Sh) {
-        let col = self.col_ctx();
-        let mut sc = Scratch::new(&col);
-        for &j in cols {
-            one_row::<F, S, Sh>(&col, &t.column(j), sh, None, None, &mut sc);
-        }
+        S::outline(
+            #[inline(always)]
+            || {
+                let col = self.col_ctx();
+                let mut sc = Scratch::new(&col);
+                for &j in cols {
+                    let offs = t.column(j);
+                    one_row::<F, S, Sh>(&col, col.req.kind, &offs, sh, (None, None), &mut sc);
+                }
+            },
+        )
     }
 
     /// The same request seen as strided rows (no in-place views), for the scalar fallback.

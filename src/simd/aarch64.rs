@@ -6,6 +6,18 @@ use super::{Job, Simd};
 pub struct Neon;
 impl Simd for Neon {
     const FMA: bool = true;
+
+    #[inline(always)]
+    fn outline<R>(f: impl FnOnce() -> R) -> R {
+        // SAFETY: this marker is named only by `neon_body`, which runs after NEON was detected.
+        unsafe { outline_neon(f) }
+    }
+}
+
+#[target_feature(enable = "neon")]
+#[inline(never)]
+fn outline_neon<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 pub fn has_neon() -> bool {

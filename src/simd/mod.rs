@@ -158,6 +158,18 @@ pub trait Simd: Copy + Send + Sync + 'static {
         tile::store(t, d, out)
     }
 
+    /// `f()` in a function of its own, compiled for this ISA, rather than inlined into the
+    /// job body: for the large kernels that a job has in many variants. PERF: with every
+    /// variant inlined, job bodies reached 2 MB of code each and the release build took
+    /// 40-80 minutes, most of it in the optimizer on those few functions.
+    ///
+    /// Pass a closure marked `#[inline(always)]`: left out of line, its code would have the
+    /// baseline's instructions only.
+    #[inline(always)]
+    fn outline<R>(f: impl FnOnce() -> R) -> R {
+        outlined(f)
+    }
+
     /// Order the streaming stores made so far before later stores (they are weakly
     /// ordered): once per task, since each fence waits for them to drain.
     #[inline(always)]
@@ -225,6 +237,12 @@ pub fn prefetch_next_page<T>(p: *const T, bytes: usize) {
     if ahead % PAGE < bytes {
         prefetch_lines::<T1>(p.cast(), bytes);
     }
+}
+
+/// `Simd::outline` for the levels without target features of their own.
+#[inline(never)]
+fn outlined<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 /// The page size the prefetchers work in.

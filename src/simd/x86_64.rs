@@ -13,6 +13,13 @@ impl Simd for Avx2 {
     const EXP_TABLE: bool = true;
 
     #[inline(always)]
+    fn outline<R>(f: impl FnOnce() -> R) -> R {
+        // SAFETY: this marker is named only by `avx2_body`, which runs after AVX2 and FMA
+        // were detected.
+        unsafe { outline_avx2(f) }
+    }
+
+    #[inline(always)]
     fn exp_normal_lanes_f32(t: [f32; LANES], lo: [f32; LANES]) -> [f32; LANES] {
         // SAFETY: this marker is private to `simd` and named only by `avx2_body`, which runs
         // after AVX2 and FMA were detected.
@@ -50,6 +57,13 @@ pub struct Avx512;
 impl Simd for Avx512 {
     const FMA: bool = true;
     const EXP_TABLE: bool = true;
+
+    #[inline(always)]
+    fn outline<R>(f: impl FnOnce() -> R) -> R {
+        // SAFETY: this marker is named only by `avx512_body`, which runs after AVX-512 and
+        // FMA were detected.
+        unsafe { outline_avx512(f) }
+    }
 
     #[inline(always)]
     fn exp_normal_lanes_f32(t: [f32; LANES], lo: [f32; LANES]) -> [f32; LANES] {
@@ -652,6 +666,19 @@ fn avx2_body<J: Job>(job: &J, task: usize) {
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
 fn avx512_body<J: Job>(job: &J, task: usize) {
     job.run::<Avx512>(task)
+}
+
+// `Simd::outline`: the features of the bodies above.
+#[target_feature(enable = "avx2,fma")]
+#[inline(never)]
+fn outline_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+#[inline(never)]
+fn outline_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 pub fn run_avx2<J: Job>(job: &J, task: usize) {
