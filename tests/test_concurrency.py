@@ -275,6 +275,9 @@ _INTERRUPT_CHILD = textwrap.dedent(
     import numpy as np
     import softmax_rs as sr
 
+    # Python's own SIGINT handler, as in a terminal: a launcher that ran this in the
+    # background (`cmd &` in a script) leaves SIGINT ignored, and no KeyboardInterrupt comes.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     fn, dtype, mode = sys.argv[1], np.dtype(sys.argv[2]), sys.argv[3]
     min_call_s, avail = float(sys.argv[4]), int(sys.argv[5])
     f = getattr(sr, fn)
