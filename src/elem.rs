@@ -63,6 +63,8 @@ pub trait Float:
     fn exp_normal_lanes<S: Simd>(t: [Self; LANES], lo: [Self; LANES]) -> [Self; LANES];
     /// `row::Extremes::take` through the ISA's own loop.
     fn max_min_lanes<S: Simd>(x: &[Self], e: &mut Extremes<Self>);
+    /// `row::Extremes::fold` through the ISA's own fold.
+    fn fold_extremes<S: Simd>(e: &Extremes<Self>) -> (Self, Self);
     /// `row::masked_lane_sums` through the ISA's own loop.
     fn masked_lane_sums<S: Simd>(x: &[Self], m: Self, e: &[Self]) -> ([Self; LANES], u64);
     /// `tile::load` through the ISA's own transpose.
@@ -106,6 +108,7 @@ macro_rules! float_common {
         $normal_min:expr,
         $sums:ident,
         $max_min:ident,
+        $fold:ident,
         $load_tile:ident,
         $store_tile:ident
     ) => {
@@ -141,6 +144,10 @@ macro_rules! float_common {
             S::$max_min(x, e)
         }
         #[inline(always)]
+        fn fold_extremes<S: Simd>(e: &Extremes<Self>) -> (Self, Self) {
+            S::$fold(e)
+        }
+        #[inline(always)]
         fn load_tile<S: Simd>(x: &[Self], d: usize, t: &mut Tile<Self>) {
             S::$load_tile(x, d, t)
         }
@@ -161,6 +168,7 @@ impl Float for f32 {
         F32_EXP_NORMAL_MIN_ARG,
         masked_lane_sums_f32,
         max_min_lanes_f32,
+        fold_extremes_f32,
         load_tile_f32,
         store_tile_f32
     );
@@ -245,6 +253,7 @@ impl Float for f64 {
         F64_EXP_NORMAL_MIN_ARG,
         masked_lane_sums_f64,
         max_min_lanes_f64,
+        fold_extremes_f64,
         load_tile_f64,
         store_tile_f64
     );

@@ -710,7 +710,7 @@ fn one_row<F: Float, S: Simd, Sh: Shift<F>>(
     }
     // None where the kind's pass took nothing in: that row then takes its own.
     match ahead {
-        Some(a) => a.extremes(),
+        Some(a) => a.extremes::<S>(),
         None => None,
     }
 }

@@ -162,10 +162,16 @@ impl<F: Float> Extremes<F> {
         F::max_min_lanes::<S>(x, self)
     }
 
-    /// The (maximum, minimum) of all taken in. PERF: a call of its own, in scalar code:
-    /// inlined into the AVX-512 row loop, rows of 40 f32 took up to 1.4x the time.
-    #[inline(never)]
-    pub fn fold(&self) -> (F, F) {
+    /// The (maximum, minimum) of all taken in, through the ISA's own fold
+    /// (`Simd::fold_extremes_f32`).
+    #[inline(always)]
+    pub fn fold<S: Simd>(&self) -> (F, F) {
+        F::fold_extremes::<S>(self)
+    }
+
+    /// The portable `fold`: each set of lanes folded as a tree (`fold_extreme`).
+    #[inline(always)]
+    pub fn fold_portable(&self) -> (F, F) {
         (
             fold_extreme::<F, true>(self.hi),
             fold_extreme::<F, false>(self.lo),
@@ -180,7 +186,7 @@ impl<F: Float> Extremes<F> {
 pub fn max_min<F: Float, S: Simd>(x: &[F]) -> (F, F) {
     let mut e = Extremes::default();
     e.take::<S>(x);
-    e.fold()
+    e.fold::<S>()
 }
 
 /// The portable `max_min`: two passes.
@@ -417,8 +423,12 @@ impl<'a, F: Float> Ahead<'a, F> {
 
     /// The row's (maximum, minimum), once every value was taken in.
     #[inline(always)]
-    pub fn extremes(&self) -> Option<(F, F)> {
-        (self.taken == self.x.len()).then(|| self.ext.fold())
+    pub fn extremes<S: Simd>(&self) -> Option<(F, F)> {
+        if self.taken == self.x.len() {
+            Some(self.ext.fold::<S>())
+        } else {
+            None
+        }
     }
 }
 
@@ -847,8 +857,8 @@ mod tests {
                     let row = vec![F::ZERO; x.len()];
                     let s = sum_exp::<F, S, Unit, false>(&row, F::ZERO, Unit, Some(&mut ahead));
                     assert_eq!(s.value(), x.len() as f64);
-                    let taken = ahead.extremes().expect("every value taken in");
-                    [max_min::<F, S>(x), blocks.fold(), taken]
+                    let taken = ahead.extremes::<S>().expect("every value taken in");
+                    [max_min::<F, S>(x), blocks.fold::<S>(), taken]
                 })
                 .collect();
         }
@@ -886,6 +896,68 @@ mod tests {
     fn max_min_same_bits_on_every_isa() {
         max_min_matches_portable::<f32>();
         max_min_matches_portable::<f64>();
+    }
+
+    /// Lanes of every pairing of equal zeros of either sign, infinities, NaN and plain
+    /// values, so that a fold taking any pair in another order gives another bit.
+    fn fold_cases<F: Float>() -> Vec<Extremes<F>> {
+        let pool = [
+            -0.0,
+            0.0,
+            -0.0,
+            1.5,
+            -2.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut pick = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            F::from_f64(pool[(state >> 33) as usize % pool.len()])
+        };
+        (0..2000)
+            .map(|_| Extremes {
+                hi: std::array::from_fn(|_| pick()),
+                lo: std::array::from_fn(|_| pick()),
+            })
+            .collect()
+    }
+
+    struct FoldJob<F> {
+        got: std::sync::Mutex<Vec<(F, F)>>,
+    }
+
+    impl<F: Float> crate::simd::Job for FoldJob<F> {
+        fn run<S: Simd>(&self, _task: usize) {
+            let folds = fold_cases::<F>().iter().map(|e| e.fold::<S>()).collect();
+            *self.got.lock().unwrap() = folds;
+        }
+    }
+
+    /// Each ISA's fold of the lanes takes them in the portable tree's order: the same bits.
+    fn fold_matches_portable<F: Float>() {
+        let job = FoldJob::<F> {
+            got: std::sync::Mutex::new(Vec::new()),
+        };
+        let bits = |(m, lo): (F, F)| (m.to_f64().to_bits(), lo.to_f64().to_bits());
+        on_every_isa(
+            |isa| {
+                let got = job.got.lock().unwrap();
+                for (e, &g) in fold_cases::<F>().iter().zip(got.iter()) {
+                    assert_eq!(bits(g), bits(e.fold_portable()), "{isa}: {e:?}");
+                }
+            },
+            &job,
+        );
+    }
+
+    #[test]
+    fn lane_folds_same_bits_on_every_isa() {
+        fold_matches_portable::<f32>();
+        fold_matches_portable::<f64>();
     }
 
     #[test]

@@ -117,6 +117,19 @@ pub trait Simd: Copy + Send + Sync + 'static {
         row::max_min_lanes_portable(x, e)
     }
 
+    /// `row::Extremes::fold` for f32: the (maximum, minimum) of the lanes, folded in the
+    /// same order as `Extremes::fold_portable` (so with the same bits, zeros' signs too).
+    #[inline(always)]
+    fn fold_extremes_f32(e: &row::Extremes<f32>) -> (f32, f32) {
+        e.fold_portable()
+    }
+
+    /// `row::Extremes::fold` for f64.
+    #[inline(always)]
+    fn fold_extremes_f64(e: &row::Extremes<f64>) -> (f64, f64) {
+        e.fold_portable()
+    }
+
     /// `dst.copy_from_slice(src)`, with stores that bypass the caches where the ISA has
     /// them (AVX2, AVX-512). For results too large to stay cached: the lines of `dst` are not
     /// read first (a plain store reads each line before writing it), and the caches keep
