@@ -87,31 +87,16 @@ impl Kind {
 /// the kind from `$K` keeps only that kind's branches.
 macro_rules! with_const_kind {
     ($kind:expr, $K:ident => $body:expr) => {
+        with_const_kind!(
+            @arms $kind, $K, $body, [Softmax, LogSoftmax, LogSumExp, Stats, Finish, FinishLog]
+        )
+    };
+    (@arms $kind:expr, $K:ident, $body:expr, [$($v:ident),*]) => {
         match $kind {
-            Kind::Softmax => {
-                const $K: Kind = Kind::Softmax;
+            $(Kind::$v => {
+                const $K: Kind = Kind::$v;
                 $body
-            }
-            Kind::LogSoftmax => {
-                const $K: Kind = Kind::LogSoftmax;
-                $body
-            }
-            Kind::LogSumExp => {
-                const $K: Kind = Kind::LogSumExp;
-                $body
-            }
-            Kind::Stats => {
-                const $K: Kind = Kind::Stats;
-                $body
-            }
-            Kind::Finish => {
-                const $K: Kind = Kind::Finish;
-                $body
-            }
-            Kind::FinishLog => {
-                const $K: Kind = Kind::FinishLog;
-                $body
-            }
+            })*
         }
     };
 }
