@@ -162,18 +162,30 @@ pub fn exp_sums<F: Float, S: Simd, Sh: Shift<F>, const D: usize, const NORMAL: b
     let d = len::<D>(d);
     for (ec, tc) in e.iter_mut().zip(t).take(d) {
         column_barrier();
+        if NORMAL && F::has_exp_table::<S>() {
+            // A column is one register of the ISA's table form, as the row path takes it.
+            let (mut hi, mut lo) = ([F::ZERO; TILE], [F::ZERO; TILE]);
+            for r in 0..TILE {
+                (hi[r], lo[r]) = sh.split::<S>(tc[r], m[r]);
+            }
+            *ec = F::exp_normal_lanes::<S>(hi, lo);
+            continue;
+        }
         for ((o, &v), &mv) in ec.iter_mut().zip(tc).zip(m) {
             let (hi, lo) = sh.split::<S>(v, mv);
             *o = row::exp_of::<F, S, NORMAL>(hi, lo);
         }
     }
-    let mut count = [0.0f64; TILE];
+    // Counted in `F` lanes, exact up to `TILE` (PERF: in f64, each f32 column's count took
+    // two registers and their masks).
+    let mut ones = [F::ZERO; TILE];
     for tc in &t[..d] {
         column_barrier();
-        for ((c, &v), &mv) in count.iter_mut().zip(tc).zip(m) {
-            *c += if v == mv { 1.0 } else { 0.0 };
+        for ((c, &v), &mv) in ones.iter_mut().zip(tc).zip(m) {
+            *c = *c + if v == mv { F::ONE } else { F::ZERO };
         }
     }
+    let count = ones.map(|c| c.to_f64());
     // The window path's tree: column j with j + 8, then j + 4, j + 2, j + 1, here depth
     // first (PERF: breadth first, the partial sums went through the stack). Columns past
     // the row add +0 there, which changes no sum (every term is +0 or more), so they are

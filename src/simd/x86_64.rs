@@ -267,11 +267,12 @@ mod tile {
     pub fn store_f32(t: &Tile<f32>, d: usize, out: &mut [f32]) {
         let rows = rows_of(out.len(), d);
         let keep = lanes16(d);
-        let mut v = [_mm512_setzero_ps(); 16];
-        for (vj, tj) in v.iter_mut().zip(t).take(d) {
-            // SAFETY: a tile column holds 16 f32.
-            *vj = unsafe { _mm512_loadu_ps(tj.as_ptr()) };
-        }
+        // All 16 columns: those past `d` only reach lanes that the masked stores leave
+        // out. PERF: loads of the first `d` alone were compiled into a memset and a memcpy
+        // of the tile to the stack, 4%-5% of (65536, 10) softmax.
+        // SAFETY: a tile column holds 16 f32.
+        let mut v: [__m512; 16] =
+            std::array::from_fn(|j| unsafe { _mm512_loadu_ps(t[j].as_ptr()) });
         transpose_f32(&mut v);
         for (r, vr) in v.iter().enumerate() {
             if r < rows {
