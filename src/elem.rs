@@ -259,11 +259,11 @@ impl Float for f64 {
     );
     #[inline(always)]
     fn has_exp_table<S: Simd>() -> bool {
-        false
+        S::EXP_TABLE_F64
     }
     #[inline(always)]
     fn exp_normal_lanes<S: Simd>(t: [Self; LANES], lo: [Self; LANES]) -> [Self; LANES] {
-        std::array::from_fn(|i| exp_f64_normal::<S>(t[i], lo[i]))
+        S::exp_normal_lanes_f64(t, lo)
     }
     #[inline(always)]
     fn log_elem<S: Simd>(

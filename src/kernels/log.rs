@@ -152,7 +152,7 @@ pub fn ln_1p_parts_batch(u: &[f64], ul: &[f64], hi: &mut [f64], lo: &mut [f64]) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Error of `ln_1p(u)` against libm's, relative, in units of f64 eps (libm is within
@@ -203,7 +203,7 @@ mod tests {
         (r, t - (r - s))
     }
 
-    fn dd_mul(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
+    pub(crate) fn dd_mul(a: (f64, f64), b: (f64, f64)) -> (f64, f64) {
         let (p, e) = two_prod(a.0, b.0);
         let t = e + a.0 * b.1 + a.1 * b.0;
         let r = p + t;
@@ -219,7 +219,7 @@ mod tests {
     }
 
     /// e^(hi + lo) as a double-double: hi + lo = n ln2 + r, e^r by its Taylor series.
-    fn dd_exp(x: (f64, f64)) -> (f64, f64) {
+    pub(crate) fn dd_exp(x: (f64, f64)) -> (f64, f64) {
         const LN2: (f64, f64) = (std::f64::consts::LN_2, 2.319_046_813_846_299_6e-17);
         let n = (x.0 / LN2.0).round();
         let r = dd_add(x, dd_mul((-n, 0.0), LN2));

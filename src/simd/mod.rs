@@ -104,6 +104,17 @@ pub trait Simd: Copy + Send + Sync + 'static {
         std::array::from_fn(|i| exp::exp_f32_normal::<Self>(t[i], lo[i]))
     }
 
+    /// Whether `exp_normal_lanes_f64` is the table form (`kernels::exp::exp_f64_table`),
+    /// two-source lane permutes per 8 values: AVX-512.
+    const EXP_TABLE_F64: bool = false;
+
+    /// `exp_f64_normal` of 16 lanes, as `exp_normal_lanes_f32`: with `EXP_TABLE_F64`, by
+    /// the table form.
+    #[inline(always)]
+    fn exp_normal_lanes_f64(t: [f64; LANES], lo: [f64; LANES]) -> [f64; LANES] {
+        std::array::from_fn(|i| exp::exp_f64_normal::<Self>(t[i], lo[i]))
+    }
+
     /// `row::Extremes::take` for f32: the lanes of a row's NaN-ignoring maximum and
     /// minimum, carried on over `x`.
     #[inline(always)]

@@ -57,6 +57,7 @@ pub struct Avx512;
 impl Simd for Avx512 {
     const FMA: bool = true;
     const EXP_TABLE: bool = true;
+    const EXP_TABLE_F64: bool = true;
 
     #[inline(always)]
     fn outline<R>(f: impl FnOnce() -> R) -> R {
@@ -70,6 +71,12 @@ impl Simd for Avx512 {
         // SAFETY: this marker is private to `simd` and named only by `avx512_body`, which
         // runs after AVX-512 and FMA were detected.
         unsafe { exp_table::f32_avx512(t, lo) }
+    }
+
+    #[inline(always)]
+    fn exp_normal_lanes_f64(t: [f64; LANES], lo: [f64; LANES]) -> [f64; LANES] {
+        // SAFETY: as above.
+        unsafe { exp_table::f64_avx512(t, lo) }
     }
 
     #[inline(always)]
@@ -572,7 +579,8 @@ mod extremes {
 
 /// `kernels::exp::exp_f32_table` on 16 lanes, the table looked up by a lane permute (its 8
 /// entries fill one AVX2 register; AVX-512 holds them twice, as its permute reads 4 index
-/// bits). Same operations in the same order as the scalar form, so the same bits.
+/// bits); `exp_f64_table` on AVX-512. Same operations in the same order as the scalar
+/// forms, so the same bits.
 mod exp_table {
     use std::arch::x86_64::*;
 
@@ -601,6 +609,48 @@ mod exp_table {
             _mm512_storeu_ps(out.as_mut_ptr(), y);
             out
         }
+    }
+
+    /// `kernels::exp::exp_f64_table` on 16 lanes, as two registers: each table (16 f64)
+    /// fills two registers, and a two-source permute reads the low 4 bits of each index.
+    #[target_feature(enable = "avx512f,fma")]
+    pub fn f64_avx512(t: [f64; LANES], lo: [f64; LANES]) -> [f64; LANES] {
+        use crate::kernels::exp::{table_f64, EXP2_SIXTEENTHS_F64, EXP2_SIXTEENTHS_REL_F64};
+        let mut out = [0.0f64; LANES];
+        // SAFETY: each table holds 16 values and each lane array 16 f64; every load and
+        // store below reads or writes 8 of them (unaligned).
+        unsafe {
+            let hi = EXP2_SIXTEENTHS_F64.as_ptr();
+            let (ta, tb) = (
+                _mm512_loadu_si512(hi.cast()),
+                _mm512_loadu_si512(hi.add(8).cast()),
+            );
+            let rel = EXP2_SIXTEENTHS_REL_F64.as_ptr();
+            let (ra, rb) = (_mm512_loadu_pd(rel), _mm512_loadu_pd(rel.add(8)));
+            let magic = _mm512_set1_pd(table_f64::MAGIC);
+            for h in 0..2 {
+                let tv = _mm512_loadu_pd(t.as_ptr().add(8 * h));
+                let lv = _mm512_loadu_pd(lo.as_ptr().add(8 * h));
+                let z = _mm512_fmadd_pd(tv, _mm512_set1_pd(table_f64::SCALE), magic);
+                let nf = _mm512_sub_pd(z, magic);
+                let r = _mm512_fmadd_pd(nf, _mm512_set1_pd(-table_f64::C1), tv);
+                let r = _mm512_fmadd_pd(nf, _mm512_set1_pd(-table_f64::C2), r);
+                let r = _mm512_add_pd(r, lv);
+                let zi = _mm512_castpd_si512(z);
+                let e = _mm512_permutex2var_epi64(ta, zi, tb);
+                let s = _mm512_add_epi64(e, _mm512_slli_epi64::<{ table_f64::SHIFT }>(zi));
+                let s = _mm512_castsi512_pd(s);
+                let c = _mm512_permutex2var_pd(ra, zi, rb);
+                let mut g = _mm512_set1_pd(table_f64::G[0]);
+                for &gc in &table_f64::G[1..] {
+                    g = _mm512_fmadd_pd(g, r, _mm512_set1_pd(gc));
+                }
+                let q = _mm512_fmadd_pd(g, _mm512_mul_pd(r, r), r);
+                let y = _mm512_fmadd_pd(s, _mm512_add_pd(q, c), s);
+                _mm512_storeu_pd(out.as_mut_ptr().add(8 * h), y);
+            }
+        }
+        out
     }
 
     #[target_feature(enable = "avx2,fma")]
