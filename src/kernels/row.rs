@@ -276,6 +276,21 @@ fn exp_table_lanes<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh) -> [F
     F::exp_normal_lanes::<S>(hi, lo)
 }
 
+/// `exp((x[i] - m[i]) / T)` for `LANES` values each with its own maximum (the rows of a
+/// tile), by the table form as `exp_table_lanes`.
+#[inline(always)]
+pub fn exp_table_lanes_each<F: Float, S: Simd, Sh: Shift<F>>(
+    x: &[F],
+    m: &[F],
+    sh: Sh,
+) -> [F; LANES] {
+    let (mut hi, mut lo) = ([F::ZERO; LANES], [F::ZERO; LANES]);
+    for i in 0..LANES {
+        (hi[i], lo[i]) = sh.split::<S>(x[i], m[i]);
+    }
+    F::exp_normal_lanes::<S>(hi, lo)
+}
+
 /// Writes `out[i] = post(exp((x[i] - m) / T))`. With `NORMAL` on an ISA with a table form
 /// (`Float::has_exp_table`), `LANES` values at a time by it, the tail as `tail_into` does.
 #[inline(always)]

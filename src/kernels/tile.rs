@@ -164,11 +164,7 @@ pub fn exp_sums<F: Float, S: Simd, Sh: Shift<F>, const D: usize, const NORMAL: b
         column_barrier();
         if NORMAL && F::has_exp_table::<S>() {
             // A column is one register of the ISA's table form, as the row path takes it.
-            let (mut hi, mut lo) = ([F::ZERO; TILE], [F::ZERO; TILE]);
-            for r in 0..TILE {
-                (hi[r], lo[r]) = sh.split::<S>(tc[r], m[r]);
-            }
-            *ec = F::exp_normal_lanes::<S>(hi, lo);
+            *ec = row::exp_table_lanes_each::<F, S, Sh>(tc, m, sh);
             continue;
         }
         for ((o, &v), &mv) in ec.iter_mut().zip(tc).zip(m) {
