@@ -322,8 +322,8 @@ fn exps_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
 /// window before it, by the table form over the last window of `x`, which overlaps terms
 /// already made (only the new ones are kept), so the fused loop of `exp_block` and the two
 /// loops make the same terms; a whole `x` shorter than a window, by the table form too.
-/// Otherwise one at a time by `exp_of`. PERF: one thread, f32
-/// softmax, against one at a time: (100, 300) 0.76x the time, (64, 1000) 0.96x-0.98x.
+/// Otherwise one at a time by `exp_of`. PERF: one thread, f32 softmax, against one at a
+/// time: (100, 300) 0.76x the time, (64, 1000) 0.96x-0.98x.
 #[inline(always)]
 fn tail_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     x: &[F],
