@@ -629,7 +629,6 @@ mod tests {
             };
             seen.push((isa.name(), worst, bound));
         }
-        eprintln!("{seen:?}");
         assert!(seen.iter().all(|s| s.1 <= s.2), "{seen:?}");
     }
 
