@@ -582,11 +582,12 @@ pub fn log_shift<F: Float, S: Simd, Sh: Shift<F>>(
 ) {
     let c = shift::log_const(m, log_sum);
     // No x - c is -inf (no x is -inf and none overflows: rounding is monotonic), which
-    // `log_out_fast` would have to pass on.
+    // `log_out_fast` and `Unit::log_out` would have to pass on.
     let finite = min - c.0 > F::NEG_INF;
     match sh.log_form(c.0, min) {
-        Form::XFirst if finite => log_fast_finite::<F, S, true>(x, c, out),
-        Form::MaxFirst if finite => log_fast_finite::<F, S, false>(x, c, out),
+        Form::XFirst if finite => log_finite::<F, S, X_FIRST>(x, c, out),
+        Form::MaxFirst if finite => log_finite::<F, S, MAX_FIRST>(x, c, out),
+        Form::Own if finite && Sh::UNIT => log_finite::<F, S, TWO_SUM>(x, c, out),
         Form::XFirst => {
             for (o, &v) in out.iter_mut().zip(x) {
                 *o = shift::log_out_fast::<F, true>(v, c);
@@ -605,22 +606,35 @@ pub fn log_shift<F: Float, S: Simd, Sh: Shift<F>>(
     }
 }
 
-/// `shift::log_out_fast` of each value of `x` into `out`, where no `x - c.0` is -inf: with
-/// none to pass on, no compare and blend. PERF: its adds and subtractions all issue
-/// on Zen 4's two FP add pipes, which bounded the loop; two of them are made here as
-/// multiply-adds by a 1 the compiler cannot see (exact, so the same results), which issue
-/// on its two FMA pipes. Interleaved A/B, one thread, f32 log_softmax: (64, 512) 0.96x the
-/// time, (64, 1000) 0.96x, (2048, 512) 0.97x; longer rows and f64 0.98x-1.0x.
+/// The exact forms of `x - c.0` for `log_finite`: Fast2Sum with `x` first or `-c.0` first
+/// (`shift::fast_diff`), or TwoSum (`shift::two_diff`).
+const X_FIRST: u8 = 0;
+const MAX_FIRST: u8 = 1;
+const TWO_SUM: u8 = 2;
+
+/// Temperature-1 log_softmax results `(x - c.0) - c.1`, the first subtraction exact by
+/// `FORM`, where no `x - c.0` is -inf: `shift::log_out_fast` and `Unit::log_out` without
+/// the compare and blend that pass -inf on. PERF: their adds and subtractions all issued on
+/// Zen 4's two FP add pipes, which bounded the loop; two of Fast2Sum's five (four of
+/// TwoSum's eight) are made here as multiply-adds by a 1 the compiler cannot see (exact, so
+/// the same bits), which issue on its two FMA pipes. Interleaved A/B, one thread, f32
+/// log_softmax of N(0, 16) rows (Fast2Sum): (64, 512) 0.96x the time, (64, 1000) 0.96x,
+/// (2048, 512) 0.97x, longer rows and f64 0.98x-1.0x; of N(-6, 16) rows (TwoSum):
+/// (64, 512) 0.92x, (64, 1000) 0.92x, (2048, 512) 0.94x, (32, 32000) 0.89x, f64 (64, 1000)
+/// 0.91x.
 #[inline(always)]
-fn log_fast_finite<F: Float, S: Simd, const X_FIRST: bool>(x: &[F], c: (F, F), out: &mut [F]) {
+fn log_finite<F: Float, S: Simd, const FORM: u8>(x: &[F], c: (F, F), out: &mut [F]) {
     let one = std::hint::black_box(F::ONE);
-    let (neg_c0, neg_c1) = (-c.0, -c.1);
+    let (neg_one, neg_c0, neg_c1) = (-one, -c.0, -c.1);
     for (o, &v) in out.iter_mut().zip(x) {
         let d = F::fma::<S>(v, one, neg_c0);
-        let e = if X_FIRST {
-            neg_c0 - (d - v)
-        } else {
-            v - (d + c.0)
+        let e = match FORM {
+            X_FIRST => neg_c0 - (d - v),
+            MAX_FIRST => v - (d + c.0),
+            _ => {
+                let bv = F::fma::<S>(v, neg_one, d);
+                (v - (d - bv)) - F::fma::<S>(bv, one, c.0)
+            }
         };
         *o = d + F::fma::<S>(e, one, neg_c1);
     }

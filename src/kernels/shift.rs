@@ -16,6 +16,8 @@ pub fn two_diff<F: Float>(x: F, m: F) -> (F, F) {
 
 /// How an input value becomes the exponent: `x - m`, or `(x - m) / T`.
 pub trait Shift<F: Float>: Copy + Send + Sync {
+    /// Temperature 1 (`Unit` and its exact forms), whose `log_out` is `Unit::log_out`.
+    const UNIT: bool = false;
     /// `(x - m) / T` as `(hi, lo)`. `lo` may be NaN where `hi` is infinite.
     fn split<S: Simd>(self, x: F, m: F) -> (F, F);
     /// Divide a row statistic (the maximum) by T, in f64.
@@ -90,6 +92,7 @@ pub fn log_const<F: Float>(m: F, log_sum: (f64, f64)) -> (F, F) {
 pub struct Unit;
 
 impl<F: Float> Shift<F> for Unit {
+    const UNIT: bool = true;
     #[inline(always)]
     fn split<S: Simd>(self, x: F, m: F) -> (F, F) {
         two_diff(x, m)
@@ -171,6 +174,7 @@ pub fn fast_diff<F: Float, const X_FIRST: bool>(x: F, m: F) -> (F, F) {
 macro_rules! fast_unit {
     ($ty:ty, $x_first:expr) => {
         impl<F: Float> Shift<F> for $ty {
+            const UNIT: bool = true;
             #[inline(always)]
             fn split<S: Simd>(self, x: F, m: F) -> (F, F) {
                 fast_diff::<F, { $x_first }>(x, m)
