@@ -1126,10 +1126,11 @@ mod tests {
         assert_eq!(out[1], (-30.0 - l.0 - l.1) as f32);
     }
 
-    /// Where the row's minimum allows Fast2Sum for `x - c`, log_shift gives the TwoSum
-    /// form's bits (which need no minimum), on every ISA: rows over many scales and offsets,
-    /// each form exercised, with and without a -inf, and with values near the largest
-    /// float of either sign, where `x - c` overflows to -inf.
+    /// log_shift given the row's minimum (the cheaper forms it allows, and where no `x - c`
+    /// is -inf the loops without that check, `log_finite`) gives the bits it gives without
+    /// (the checked loops: TwoSum, or Fast2Sum with `x` first where c <= 0), on every ISA:
+    /// rows over many scales and offsets, each form exercised, with and without a -inf,
+    /// and with values near the largest float of either sign, where `x - c` overflows.
     struct LogFormsJob<F>(std::marker::PhantomData<F>);
 
     impl<F: Float> crate::simd::Job for LogFormsJob<F> {
