@@ -222,46 +222,46 @@ pub fn exp_of<F: Float, S: Simd, const NORMAL: bool>(hi: F, lo: F) -> F {
 
 /// Writes `out[i] = exp((x[i] - m) / T)` for one block (at most `FOLD` long) and returns
 /// the block's sum of the terms other than the exact ones (x == m), and their count.
-/// `SCRATCH`: `out` is a scratch block, not results.
 #[inline(always)]
-fn exp_block<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool, const SCRATCH: bool>(
+fn exp_block<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     x: &[F],
     m: F,
     sh: Sh,
     out: &mut [F],
 ) -> (f64, f64) {
     debug_assert_eq!(x.len(), out.len());
-    if NORMAL && SCRATCH && F::has_exp_table::<S>() {
-        // The table form hands back a register of terms, summed as they are made (the same
-        // lanes and order as `masked_lane_sums`, so the same sums). PERF: interleaved A/B,
-        // one thread, f32: logsumexp took 0.94x-0.99x the time of the two loops below;
-        // softmax, whose terms are its results, 1.05x-1.11x, so it keeps the two loops.
-        // Only the tail's terms are stored; a tie is counted by one masked add.
-        let full = x.len() / LANES * LANES;
-        let (mut acc, mut tops) = ([F::ZERO; LANES], [F::ZERO; LANES]);
-        for xc in x[..full].chunks_exact(LANES) {
-            let e = exp_table_lanes::<F, S, Sh>(xc, m, sh);
-            for i in 0..LANES {
-                let top = xc[i] == m;
-                acc[i] = acc[i] + if top { F::ZERO } else { e[i] };
-                tops[i] = if top { tops[i] + F::ONE } else { tops[i] };
-            }
-        }
-        // Each lane counts at most FOLD / LANES ones, exact in any float type.
-        let ones = fold_lanes(tops).to_f64();
-        tail_into::<F, S, Sh, NORMAL>(x, m, sh, out, full, |e| e);
-        return sum_tail(
-            &x[full..],
-            m,
-            &out[full..],
-            (fold_lanes(acc).to_f64(), ones),
-        );
-    }
     // PERF: the terms are made in one loop and summed in another over the stored block (in
     // L1). Summed as they were made, the lane accumulators lived in stack memory and every
     // step waited on store forwarding.
     exps_into::<F, S, Sh, NORMAL>(x, m, sh, out, |e| e);
     sum_terms::<F, S>(x, m, out)
+}
+
+/// `exp_block`'s sum and count without its terms, for a block in `Float::exp_normal`'s
+/// range on an ISA with the table form (`Float::has_exp_table`): the table form hands back
+/// a register of terms, summed as they are made (the same lanes and order as
+/// `masked_lane_sums`, so the same sums). PERF: interleaved A/B, one thread, f32:
+/// logsumexp took 0.94x-0.99x the time of the two loops of `exp_block`; softmax, whose
+/// terms are its results, 1.05x-1.11x, so it keeps the two loops. Only the tail's terms
+/// are stored, in a register's worth of scratch; a tie is counted by one masked add.
+#[inline(always)]
+fn sum_block_table<F: Float, S: Simd, Sh: Shift<F>>(x: &[F], m: F, sh: Sh) -> (f64, f64) {
+    let full = x.len() / LANES * LANES;
+    let (mut acc, mut tops) = ([F::ZERO; LANES], [F::ZERO; LANES]);
+    for xc in x[..full].chunks_exact(LANES) {
+        let e = exp_table_lanes::<F, S, Sh>(xc, m, sh);
+        for i in 0..LANES {
+            let top = xc[i] == m;
+            acc[i] = acc[i] + if top { F::ZERO } else { e[i] };
+            tops[i] = if top { tops[i] + F::ONE } else { tops[i] };
+        }
+    }
+    // Each lane counts at most FOLD / LANES ones, exact in any float type.
+    let ones = fold_lanes(tops).to_f64();
+    let mut tail = [F::ZERO; LANES];
+    let tail = &mut tail[..x.len() - full];
+    tail_into::<F, S, Sh, true>(x, m, sh, tail, full, |e| e);
+    sum_tail(&x[full..], m, tail, (fold_lanes(acc).to_f64(), ones))
 }
 
 /// `exp((x[i] - m) / T)` for `LANES` values (`x` holds that many), all in
@@ -315,15 +315,16 @@ fn exps_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
             }
         }
     }
-    tail_into::<F, S, Sh, NORMAL>(x, m, sh, out, done, post);
+    tail_into::<F, S, Sh, NORMAL>(x, m, sh, &mut out[done..], done, post);
 }
 
-/// `exps_into` for `x[done..]` alone. With `NORMAL` on an ISA with a table form and a whole
-/// window before it, by the table form over the last window of `x`, which overlaps terms
-/// already made (only the new ones are kept), so the fused loop of `exp_block` and the two
-/// loops make the same terms; a whole `x` shorter than a window, by the table form too.
-/// Otherwise one at a time by `exp_of`. PERF: one thread, f32 softmax, against one at a
-/// time: (100, 300) 0.76x the time, (64, 1000) 0.96x-0.98x.
+/// `exps_into` for `x[done..]` alone, into `out` (as long as that). With `NORMAL` on an ISA
+/// with a table form and a whole window before it, by the table form over the last window
+/// of `x`, which overlaps terms already made (only the new ones are kept), so the fused
+/// loop of `sum_block_table` and the two loops make the same terms; a whole `x` shorter
+/// than a window, by the table form too. Otherwise one at a time by `exp_of`. PERF: one
+/// thread, f32 softmax, against one at a time: (100, 300) 0.76x the time, (64, 1000)
+/// 0.96x-0.98x.
 #[inline(always)]
 fn tail_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     x: &[F],
@@ -333,10 +334,11 @@ fn tail_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     done: usize,
     post: impl Fn(F) -> F,
 ) {
+    debug_assert_eq!(out.len(), x.len() - done);
     if NORMAL && F::has_exp_table::<S>() && done >= LANES && done < x.len() {
         let start = x.len() - LANES;
         let e = exp_table_lanes::<F, S, Sh>(&x[start..], m, sh);
-        for (o, &e) in out[done..].iter_mut().zip(&e[done - start..]) {
+        for (o, &e) in out.iter_mut().zip(&e[done - start..]) {
             *o = post(e);
         }
         return;
@@ -354,7 +356,7 @@ fn tail_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
         }
         return;
     }
-    for (o, &v) in out[done..].iter_mut().zip(&x[done..]) {
+    for (o, &v) in out.iter_mut().zip(&x[done..]) {
         let (hi, lo) = sh.split::<S>(v, m);
         *o = post(exp_of::<F, S, NORMAL>(hi, lo));
     }
@@ -473,7 +475,7 @@ pub fn sum_exp_into<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
 ) -> Acc {
     let mut acc = Acc::default();
     for (xb, ob) in x.chunks(FOLD).zip(out.chunks_mut(FOLD)) {
-        let (rest, ones) = exp_block::<F, S, Sh, NORMAL, false>(xb, m, sh, ob);
+        let (rest, ones) = exp_block::<F, S, Sh, NORMAL>(xb, m, sh, ob);
         acc.add(rest);
         acc.count += ones;
         if let Some(a) = ahead.as_deref_mut() {
@@ -491,14 +493,27 @@ pub fn sum_exp<F: Float, S: Simd, Sh: Shift<F>, const NORMAL: bool>(
     sh: Sh,
     mut ahead: Option<&mut Ahead<'_, F>>,
 ) -> Acc {
-    let mut scratch = [F::ZERO; FOLD];
     let mut acc = Acc::default();
-    for xb in x.chunks(FOLD) {
-        let (rest, ones) = exp_block::<F, S, Sh, NORMAL, true>(xb, m, sh, &mut scratch[..xb.len()]);
+    let mut add = |(rest, ones): (f64, f64), len: usize| {
         acc.add(rest);
         acc.count += ones;
         if let Some(a) = ahead.as_deref_mut() {
-            a.take::<S>(xb.len());
+            a.take::<S>(len);
+        }
+    };
+    if NORMAL && F::has_exp_table::<S>() {
+        // PERF: no scratch block, which was zeroed on every call (a memset of 1 or 2 KiB per
+        // row). Interleaved A/B, one thread: logsumexp of (100, 100) f64 0.79x-0.88x the
+        // time, of (64, 1000) f64 0.97x, of (200, 300) f32 0.95x; log_softmax of
+        // (64, 1000) f64 0.94x; f32 rows of 1000 and more the same.
+        for xb in x.chunks(FOLD) {
+            add(sum_block_table::<F, S, Sh>(xb, m, sh), xb.len());
+        }
+    } else {
+        let mut scratch = [F::ZERO; FOLD];
+        for xb in x.chunks(FOLD) {
+            let e = &mut scratch[..xb.len()];
+            add(exp_block::<F, S, Sh, NORMAL>(xb, m, sh, e), xb.len());
         }
     }
     acc
@@ -817,10 +832,11 @@ mod tests {
         lane_sums_match_portable::<f64>();
     }
 
-    /// A block's `(sum, count)` from `exp_block` and the terms it wrote.
+    /// A block's `(sum, count)` (by `sum_block_table` where the ISA has the table form) and
+    /// the terms `exp_block` wrote.
     type Block = ((f64, f64), Vec<f32>);
 
-    /// Per row of `fused_rows`: `exp_block` with `NORMAL`.
+    /// Per row of `fused_rows`: `exp_block` with `NORMAL`, and `sum_block_table`.
     struct FusedJob {
         got: std::sync::Mutex<Vec<Block>>,
     }
@@ -838,13 +854,15 @@ mod tests {
             let got = fused_rows()
                 .iter()
                 .map(|x| {
-                    // The scratch form keeps only the terms of the tail.
-                    let mut scratch = vec![0.0f32; x.len()];
-                    let sums = exp_block::<f32, S, Unit, true, true>(x, 0.0, Unit, &mut scratch);
-                    // The two loops that results take store every term: the same sums.
+                    // The two loops that results take store every term; where the ISA has
+                    // the table form, the fused loop gives the same sums without them.
                     let mut e = vec![0.0f32; x.len()];
-                    let sums2 = exp_block::<f32, S, Unit, true, false>(x, 0.0, Unit, &mut e);
-                    assert_eq!(sums, sums2, "{x:?}");
+                    let mut sums = exp_block::<f32, S, Unit, true>(x, 0.0, Unit, &mut e);
+                    if f32::has_exp_table::<S>() {
+                        let fused = sum_block_table::<f32, S, Unit>(x, 0.0, Unit);
+                        assert_eq!(fused, sums, "{x:?}");
+                        sums = fused;
+                    }
                     // With a whole window, the tail's terms too are the table form's.
                     if f32::has_exp_table::<S>() && x.len() >= LANES {
                         for (&v, &t) in x.iter().zip(&e) {
@@ -859,9 +877,9 @@ mod tests {
         }
     }
 
-    /// `exp_block` on a scratch block with the table form sums its terms as it makes them:
-    /// the sums must be those of the two-loop form over the same terms (`sum_terms`), bit
-    /// for bit, the count that of the ties, and every term within 1 ulp of e^x.
+    /// `sum_block_table` sums its terms as it makes them: the sums must be those of the
+    /// two-loop form over the same terms (`sum_terms`), bit for bit, the count that of the
+    /// ties, and every term within 1 ulp of e^x.
     #[test]
     fn fused_block_sums_match_stored_terms_on_every_isa() {
         let job = FusedJob {
