@@ -24,3 +24,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="every shape, even with --benchmark-disable",
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _malloc_keeps_freed_memory() -> None:
+    """As the bench command: glibc keeps what the process frees, so that the temporaries of
+    the implementations that allocate are not page-faulted in anew on every call (see
+    ``softmax_rs._bench.keep_freed_memory``)."""
+    from softmax_rs import _bench
+
+    _bench.keep_freed_memory()

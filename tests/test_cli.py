@@ -54,8 +54,18 @@ def test_python_dash_m() -> None:
     assert "0.24472847" in proc.stdout
 
 
-def test_bench_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_json_and_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("matplotlib")
+    # The allocator setting is process-wide: recorded here, tested in a fresh process below.
+    kept: list[int] = []
+
+    def keep() -> bool:
+        kept.append(1)
+        return True
+
+    monkeypatch.setattr(_bench, "keep_freed_memory", keep)
     jpath = tmp_path / "bench.json"
     ppath = tmp_path / "bench.png"
     argv = [
@@ -89,6 +99,7 @@ def test_bench_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     results = doc["results"]
     assert len(results) == 2 * 4 * 2 * 2
     assert doc["environment"]["threads"] == [1, 2]
+    assert kept and doc["environment"]["malloc_keeps_freed"] is True
     seen = set()
     for r in results:
         seen.add((tuple(r["shape"]), r["axis"], r["dtype"], r["op"], r["threads"]))
@@ -119,6 +130,33 @@ def test_bench_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         assert r["gbps"] == pytest.approx(r["bytes"] / (times["softmax_rs"] * 1e-6) / 1e9)
         assert f"{r['speedup_vs_reference']:.2f}x" in table
     assert ((16, 7), 0, "float64", "logsumexp", 2) in seen
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or os.confstr("CS_GNU_LIBC_VERSION") is None,
+    reason="glibc's mallopt",
+)
+def test_bench_keeps_freed_memory_so_reference_temporaries_do_not_fault() -> None:
+    # In a fresh process, as the bench command runs: the reference's temporaries of 4 MB
+    # (1024, 1000) page-faulted in on every call (about 2,000 faults) with glibc's defaults.
+    code = """
+import json, resource, numpy as np
+from softmax_rs import _bench, reference
+applied = _bench.keep_freed_memory()
+x = np.ones((1024, 1000), np.float32)
+reference.softmax(x)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    reference.softmax(x)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+print(json.dumps({"applied": applied, "faults": (after - before) / 5}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    got = json.loads(out)
+    assert got["applied"] is True
+    assert got["faults"] < 50, got
 
 
 def test_speedups_come_from_times() -> None:
