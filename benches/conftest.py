@@ -28,9 +28,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _malloc_keeps_freed_memory() -> None:
-    """As the bench command: glibc keeps what the process frees, so that the temporaries of
-    the implementations that allocate are not page-faulted in anew on every call (see
-    ``softmax_rs._bench.keep_freed_memory``)."""
+    """As the bench command: glibc keeps blocks up to 32 MiB in its heap, so that the
+    temporaries of the implementations that allocate are not page-faulted in anew on every
+    call (see ``softmax_rs._bench.keep_freed_memory``)."""
     from softmax_rs import _bench
 
     _bench.keep_freed_memory()
