@@ -721,7 +721,7 @@ def format_table(results: Sequence[Result], peers: Sequence[str]) -> str:
     return "\n".join(lines + notes)
 
 
-def environment(settings: Settings) -> dict[str, Any]:
+def environment(settings: Settings, malloc_keeps_freed: bool) -> dict[str, Any]:
     import softmax_rs as sr
 
     return {
@@ -734,15 +734,17 @@ def environment(settings: Settings) -> dict[str, Any]:
         "threads": list(settings.threads),
         "quick": settings.quick,
         "peers": {p: _peer_version(p) for p in settings.peers},
-        # `main` has glibc keep freed memory before it measures.
-        "malloc_keeps_freed": keep_freed_memory(),
+        # Whether the run had glibc keep freed memory (`keep_freed_memory`).
+        "malloc_keeps_freed": malloc_keeps_freed,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
 
-def write_json(path: str, results: Sequence[Result], settings: Settings) -> None:
+def write_json(
+    path: str, results: Sequence[Result], settings: Settings, malloc_keeps_freed: bool
+) -> None:
     doc = {
-        "environment": environment(settings),
+        "environment": environment(settings, malloc_keeps_freed),
         "results": [r.to_json() for r in results],
     }
     with open(path, "w", encoding="utf-8") as f:
@@ -928,11 +930,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the table on stdout. Returns the exit status."""
     ns = build_parser().parse_args(list(argv) if argv is not None else None)
     settings = settings_from_args(ns)
-    keep_freed_memory()
+    kept = keep_freed_memory()
     results = run(settings)
     print(format_table(results, settings.peers))
     if ns.json:
-        write_json(ns.json, results, settings)
+        write_json(ns.json, results, settings, kept)
         print(f"\nwrote {ns.json}")
     if ns.plot:
         write_plot(ns.plot, results)
