@@ -3,8 +3,9 @@
 //! buffers. Everything is elementwise across columns, so it vectorizes without gathers.
 
 use crate::elem::Float;
+use crate::kernels::exp;
+use crate::kernels::row::{self, LANES};
 use crate::kernels::shift::Shift;
-use crate::kernels::{exp, row};
 use crate::simd::Simd;
 
 /// Rows summed in the compute type before folding into the per-column f64 totals: short, so
@@ -18,6 +19,43 @@ pub fn max_min_update<F: Float>(m: &mut [F], min: &mut [F], row: &[F]) {
     for ((a, b), &v) in m.iter_mut().zip(min.iter_mut()).zip(row) {
         *a = if v > *a { v } else { *a };
         *b = if v < *b { v } else { *b };
+    }
+}
+
+/// Rows that `max_min_rows` takes at once.
+pub const MAX_MIN_ROWS: usize = 4;
+
+/// `max_min_update` over `MAX_MIN_ROWS` rows in order (the same results), `LANES` columns at
+/// a time: each column's maximum and minimum are loaded and stored once per group of rows
+/// instead of once per row. PERF: row by row, the compiler made each update a compare and
+/// a masked store, two per 16 values. One thread, axis 0, against row by row: f32
+/// (2048, 2048) logsumexp 0.88x the time, log_softmax 0.95x, softmax 1.0x; (1024, 4096)
+/// softmax 0.87x, (512, 512) 0.91x, (100000, 16) 0.82x; f64 (2048, 2048) softmax 0.88x,
+/// logsumexp 0.84x. (4096, 1024) softmax, whose rows of one page each come from memory,
+/// 0.97x-1.05x.
+#[inline(always)]
+pub fn max_min_rows<F: Float>(m: &mut [F], min: &mut [F], rows: [&[F]; MAX_MIN_ROWS]) {
+    let w = m.len();
+    assert_eq!(min.len(), w);
+    let rows = rows.map(|r| &r[..w]);
+    let full = w / LANES * LANES;
+    for j in (0..full).step_by(LANES) {
+        let cols = j..j + LANES;
+        let mc: &mut [F; LANES] = (&mut m[cols.clone()]).try_into().expect("LANES columns");
+        let lc: &mut [F; LANES] = (&mut min[cols.clone()]).try_into().expect("LANES columns");
+        let (mut a, mut b) = (*mc, *lc);
+        for x in rows {
+            let xc = &x[cols.clone()];
+            for i in 0..LANES {
+                let v = xc[i];
+                a[i] = if v > a[i] { v } else { a[i] };
+                b[i] = if v < b[i] { v } else { b[i] };
+            }
+        }
+        (*mc, *lc) = (a, b);
+    }
+    for x in rows {
+        max_min_update(&mut m[full..], &mut min[full..], &x[full..]);
     }
 }
 
@@ -220,6 +258,46 @@ mod tests {
                 ([2.0f32, -inf], [0.5, 0.0], [1e-17, 0.0], [3.0, 0.0]);
             rescale::<f32, S, Unit>(&mut m, &[2.0, -inf], &mut hi, &mut lo, &mut ones, Unit);
             assert_eq!((hi, lo, ones), ([0.5, 0.0], [1e-17, 0.0], [3.0, 0.0]));
+        }
+    }
+
+    /// `max_min_rows` against `max_min_update` row by row, compiled for the ISA it runs on.
+    struct MaxMinRowsCases;
+
+    impl crate::simd::Job for MaxMinRowsCases {
+        fn run<S: Simd>(&self, _task: usize) {
+            let (inf, nan) = (f32::INFINITY, f32::NAN);
+            let special = [nan, inf, -inf, 0.0, -0.0, f32::MIN_POSITIVE / 4.0, 3.0];
+            for w in [1, 15, 16, 17, 40] {
+                // Values cycle through the specials and a spread of others, by row and
+                // column; the extremes start from NaN-free values.
+                let value = |r: usize, j: usize| match (r * 7 + j * 3) % 11 {
+                    k if k < special.len() => special[k],
+                    k => (k as f32 - 8.0) * (r as f32 + 1.0),
+                };
+                let rows: Vec<Vec<f32>> = (0..MAX_MIN_ROWS)
+                    .map(|r| (0..w).map(|j| value(r, j)).collect())
+                    .collect();
+                let start: Vec<f32> = (0..w).map(|j| (j as f32) - 20.0).collect();
+                let (mut m1, mut lo1) = (start.clone(), start.clone());
+                for r in &rows {
+                    max_min_update(&mut m1, &mut lo1, r);
+                }
+                let (mut m4, mut lo4) = (start.clone(), start);
+                let group = std::array::from_fn(|r| rows[r].as_slice());
+                max_min_rows(&mut m4, &mut lo4, group);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&m4), bits(&m1), "maxima, width {w}");
+                assert_eq!(bits(&lo4), bits(&lo1), "minima, width {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn max_min_rows_matches_row_by_row_on_every_isa() {
+        for isa in crate::simd::Isa::available() {
+            assert!(crate::simd::select(isa));
+            crate::simd::dispatch(&MaxMinRowsCases, 0);
         }
     }
 

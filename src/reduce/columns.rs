@@ -461,10 +461,23 @@ impl<F: Float> ColumnJob<'_, F> {
             m: vec![F::NEG_INF; t.w],
             min: vec![F::INF; t.w],
         };
-        for i in rows {
-            column::max_min_update(&mut r.m, &mut r.min, self.xrow(t, i));
-        }
+        self.max_min_into(&mut r.m, &mut r.min, t, rows);
         r
+    }
+
+    /// Fold the range of `rows` into per-column maxima `m` and minima `min`, by groups of
+    /// `column::MAX_MIN_ROWS` rows.
+    #[inline(always)]
+    fn max_min_into(&self, m: &mut [F], min: &mut [F], t: &TileAt, rows: Range<usize>) {
+        let mut i = rows.start;
+        while i + column::MAX_MIN_ROWS <= rows.end {
+            let group = std::array::from_fn(|r| self.xrow(t, i + r));
+            column::max_min_rows(m, min, group);
+            i += column::MAX_MIN_ROWS;
+        }
+        for i in i..rows.end {
+            column::max_min_update(m, min, self.xrow(t, i));
+        }
     }
 
     /// The maxima of `rows` and their sums relative to them, in one read from memory: a
@@ -489,9 +502,7 @@ impl<F: Float> ColumnJob<'_, F> {
             let block = start..(start + self.block).min(rows.end);
             next.copy_from_slice(&st.m);
             min.fill(F::INF);
-            for i in block.clone() {
-                column::max_min_update(&mut next, &mut min, self.xrow(t, i));
-            }
+            self.max_min_into(&mut next, &mut min, t, block.clone());
             st.rescale::<S, Sh>(&next, sh);
             // The shifts as in `ColRange::shifts`; a column with no finite maximum yet has
             // sums of 0 or NaN, which a later finite maximum scales by 0.
