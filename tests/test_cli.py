@@ -254,6 +254,30 @@ def test_bench_times_large_inputs_one_cold_call_per_sample(
         assert flushes == [] and max(r.calls_per_sample.values()) > 1
 
 
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "logsumexp"])
+def test_bench_checks_results_against_the_reference_in_float64(op: str) -> None:
+    # Axis 0 of 65536 rows: a term of 1, then terms of 0.75 ulp(1), each of which the
+    # float32 reference's running sum rounds up to a whole ulp (1.9e-3 off in the end).
+    x = np.full((1 << 16, 2), np.log(0.75 * 2.0**-23), np.float32)
+    x[0] = 0.0
+    settings = _bench.Settings(
+        shapes=((x.shape, 0),),
+        ops=(op,),
+        dtypes=("float32",),
+        threads=(1,),
+        peers=("numpy-out",),
+        repeats=3,
+        batch_s=0.002,
+        budget_s=0.25,
+        quick=True,
+    )
+    r = _bench.measure_case(op, x, 0, 1, settings)
+    # softmax_rs is right; the float32 NumPy forms, the reference among them, are not.
+    assert r.ok == {"softmax_rs": True, "reference": False, "numpy-out": False}
+    assert r.bytes == x.nbytes + (x.nbytes if op != "logsumexp" else 2 * x.itemsize)
+    assert "!" in _bench.format_table([r], ["numpy-out"]).splitlines()[2]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU affinity is Linux's")
 def test_bench_runs_each_case_at_its_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
     import softmax_rs as sr
