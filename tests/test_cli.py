@@ -224,6 +224,21 @@ def test_parse_shape() -> None:
     assert _bench._parse_shape("8x12x512x512") == ((8, 12, 512, 512), -1)
 
 
+def _one_case_settings(x: np.ndarray, axis: int, op: str) -> _bench.Settings:
+    """Quick settings for `measure_case` on `x` at one thread, against numpy-out."""
+    return _bench.Settings(
+        shapes=((x.shape, axis),),
+        ops=(op,),
+        dtypes=(str(x.dtype),),
+        threads=(1,),
+        peers=("numpy-out",),
+        repeats=3,
+        batch_s=0.002,
+        budget_s=0.25,
+        quick=True,
+    )
+
+
 @pytest.mark.parametrize("cold", [False, True])
 def test_bench_times_large_inputs_one_cold_call_per_sample(
     monkeypatch: pytest.MonkeyPatch, cold: bool
@@ -232,18 +247,7 @@ def test_bench_times_large_inputs_one_cold_call_per_sample(
     flushes: list[int] = []
     monkeypatch.setattr(_bench, "_flush_caches", lambda: flushes.append(1))
     monkeypatch.setattr(_bench, "COLD_MIN_BYTES", x.nbytes if cold else x.nbytes + 1)
-    settings = _bench.Settings(
-        shapes=(((1000, 10), -1),),
-        ops=("softmax",),
-        dtypes=("float32",),
-        threads=(1,),
-        peers=("numpy-out",),
-        repeats=3,
-        batch_s=0.002,
-        budget_s=0.25,
-        quick=True,
-    )
-    r = _bench.measure_case("softmax", x, -1, 1, settings)
+    r = _bench.measure_case("softmax", x, -1, 1, _one_case_settings(x, -1, "softmax"))
     rounds = len(r.samples_s["softmax_rs"])
     assert rounds == 3
     if cold:
@@ -260,18 +264,7 @@ def test_bench_checks_results_against_the_reference_in_float64(op: str) -> None:
     # float32 reference's running sum rounds up to a whole ulp (1.9e-3 off in the end).
     x = np.full((1 << 16, 2), np.log(0.75 * 2.0**-23), np.float32)
     x[0] = 0.0
-    settings = _bench.Settings(
-        shapes=((x.shape, 0),),
-        ops=(op,),
-        dtypes=("float32",),
-        threads=(1,),
-        peers=("numpy-out",),
-        repeats=3,
-        batch_s=0.002,
-        budget_s=0.25,
-        quick=True,
-    )
-    r = _bench.measure_case(op, x, 0, 1, settings)
+    r = _bench.measure_case(op, x, 0, 1, _one_case_settings(x, 0, op))
     # softmax_rs is right; the float32 NumPy forms, the reference among them, are not.
     assert r.ok == {"softmax_rs": True, "reference": False, "numpy-out": False}
     assert r.bytes == x.nbytes + (x.nbytes if op != "logsumexp" else 2 * x.itemsize)
