@@ -17,8 +17,8 @@ pub const COL_FOLD: usize = 16;
 #[inline(always)]
 pub fn max_min_update<F: Float>(m: &mut [F], min: &mut [F], row: &[F]) {
     for ((a, b), &v) in m.iter_mut().zip(min.iter_mut()).zip(row) {
-        *a = if v > *a { v } else { *a };
-        *b = if v < *b { v } else { *b };
+        *a = row::beyond::<F, true>(v, *a);
+        *b = row::beyond::<F, false>(v, *b);
     }
 }
 
@@ -47,9 +47,8 @@ pub fn max_min_rows<F: Float>(m: &mut [F], min: &mut [F], rows: [&[F]; MAX_MIN_R
         for x in rows {
             let xc = &x[cols.clone()];
             for i in 0..LANES {
-                let v = xc[i];
-                a[i] = if v > a[i] { v } else { a[i] };
-                b[i] = if v < b[i] { v } else { b[i] };
+                a[i] = row::beyond::<F, true>(xc[i], a[i]);
+                b[i] = row::beyond::<F, false>(xc[i], b[i]);
             }
         }
         (*mc, *lc) = (a, b);

@@ -84,9 +84,10 @@ pub fn min<F: Float>(x: &[F]) -> F {
     extreme::<F, false>(x)
 }
 
-/// `a` if it lies beyond `b` (above it for the maximum): a NaN `a` never does.
+/// `a` if it lies beyond `b` (above it for the maximum): a NaN `a` never does, and on ties
+/// `b` stays. The one step of every NaN-ignoring maximum and minimum, rows and columns alike.
 #[inline(always)]
-fn beyond<F: Float, const MAX: bool>(a: F, b: F) -> F {
+pub fn beyond<F: Float, const MAX: bool>(a: F, b: F) -> F {
     let wins = if MAX { a > b } else { a < b };
     if wins {
         a

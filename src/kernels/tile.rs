@@ -68,8 +68,8 @@ pub fn max_min<F: Float, const D: usize>(t: &Tile<F>, d: usize) -> ([F; TILE], [
     for c in &t[1..d] {
         column_barrier();
         for ((mi, li), &v) in m.iter_mut().zip(lo.iter_mut()).zip(c) {
-            *mi = if v > *mi { v } else { *mi };
-            *li = if v < *li { v } else { *li };
+            *mi = row::beyond::<F, true>(v, *mi);
+            *li = row::beyond::<F, false>(v, *li);
         }
     }
     (m, lo)
@@ -353,7 +353,7 @@ fn argmax_keys<F: Float, const D: usize>(t: &Tile<F>, d: usize) -> [u32; TILE] {
     for c in &t[..d] {
         column_barrier();
         for (mi, &v) in m.iter_mut().zip(c) {
-            *mi = if v > *mi { v } else { *mi };
+            *mi = row::beyond::<F, true>(v, *mi);
         }
     }
     let mut key = [u32::MAX; TILE];

@@ -162,11 +162,12 @@ fn shift_of<F: Float>(m: F) -> F {
     }
 }
 
-/// `a = max(a, b)` lane by lane, NaN in `b` ignored; on ties `a` stays.
+/// `a = max(a, b)` (`MAX`) or `min(a, b)` lane by lane, NaN in `b` ignored; on ties `a`
+/// stays.
 #[inline(always)]
-fn max_into<F: Float>(a: &mut [F], b: &[F]) {
+fn extreme_into<F: Float, const MAX: bool>(a: &mut [F], b: &[F]) {
     for (a, &v) in a.iter_mut().zip(b) {
-        *a = if v > *a { v } else { *a };
+        *a = row::beyond::<F, MAX>(v, *a);
     }
 }
 
@@ -179,10 +180,8 @@ struct ColRange<F> {
 impl<F: Float> ColRange<F> {
     /// Fold in the range of later rows (on ties the earlier value stays, as row by row).
     fn merge(&mut self, later: &ColRange<F>) {
-        max_into(&mut self.m, &later.m);
-        for (a, &v) in self.min.iter_mut().zip(&later.min) {
-            *a = if v < *a { v } else { *a };
-        }
+        extreme_into::<F, true>(&mut self.m, &later.m);
+        extreme_into::<F, false>(&mut self.min, &later.min);
     }
 
     /// Each column's shift for the sums (`shift_of`), which columns have no finite
@@ -235,7 +234,7 @@ impl<F: Float> ColStats<F> {
     fn common<S: Simd, Sh: Shift<F>>(chunks: Vec<ColStats<F>>, sh: Sh, factors: bool) -> Common<F> {
         let mut m = vec![F::NEG_INF; chunks.first().map_or(0, |c| c.m.len())];
         for c in &chunks {
-            max_into(&mut m, &c.m);
+            extreme_into::<F, true>(&mut m, &c.m);
         }
         let mut out = Common {
             m: Vec::new(),
