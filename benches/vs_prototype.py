@@ -4,8 +4,8 @@ The issue's figures were reached by a hand-written AVX-512 C prototype (``softma
 kept outside this repository). This script times, per case and interleaved round by round:
 the NumPy ``reference``, softmax_rs with ``out=``, the prototype's kernels (its own timing
 loop in C, so no call overhead), and ``np.copyto`` of the input, then prints each against the
-reference and against the copy. It shows which of the issue's ratios this machine allows at
-all: a ratio the prototype misses here is out of reach of any kernel of that design. Beside
+reference and against the copy. It shows which of the issue's ratios this machine allows:
+a ratio the prototype misses here is one that kernels of its design do not reach here. Beside
 the times, each one's largest error in units of the dtype's eps, against the reference
 computed in a wider type (float64 for float32, long double for float64), measured as
 ``tests/accuracy_table.py`` does (``error``).
@@ -58,8 +58,9 @@ GCC = ["gcc", "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC"]
 
 
 def matrix(shape: tuple[int, ...], axis: int) -> tuple[int, int]:
-    """(rows, columns) of the C-contiguous matrix the prototype sees: the last axis is its
-    rows; axis 0 is its columns' (of a 2-D array)."""
+    """(rows, columns) of the C-contiguous matrix the prototype is given: for the last axis,
+    rows of ``shape[-1]`` values; for axis 0 (of a 2-D array), the array itself, whose
+    columns the prototype's column kernels reduce."""
     if axis == 0:
         rows, cols = shape
         return rows, cols
@@ -173,7 +174,12 @@ def errors(
 
 
 def measure(
-    proto: ctypes.CDLL, op: str, shape: tuple[int, ...], axis: int, dtype: str, args: Any
+    proto: ctypes.CDLL,
+    op: str,
+    shape: tuple[int, ...],
+    axis: int,
+    dtype: str,
+    args: argparse.Namespace,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Median seconds per call of every implementation of one case, rounds interleaved, and
     their errors (``errors``)."""
