@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,13 +111,9 @@ def batch_size(call: Callable[[], Any], batch_s: float) -> int:
     """Calls per batch so that one batch takes about ``batch_s``."""
     call()
     n = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            call()
-        if time.perf_counter() - t0 >= batch_s or n >= 1 << 20:
-            return n
+    while _bench._time_batch(call, n) * n < batch_s and n < 1 << 20:
         n *= 2
+    return n
 
 
 def prototype_timer(
@@ -145,14 +140,7 @@ def prototype_timer(
 def python_timer(call: Callable[[], Any], batch_s: float) -> Callable[[], float]:
     """One batch of a Python call: seconds per call."""
     n = batch_size(call, batch_s)
-
-    def batch() -> float:
-        t0 = time.perf_counter()
-        for _ in range(n):
-            call()
-        return (time.perf_counter() - t0) / n
-
-    return batch
+    return lambda: _bench._time_batch(call, n)
 
 
 def errors(
