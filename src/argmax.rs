@@ -4,7 +4,7 @@ use crate::elem::{read, DType, Float};
 use crate::kernels::argmax::{
     argmax_merge, argmax_packed, argmax_row, argmax_update, Key, PACKED_MAX,
 };
-use crate::kernels::tile::{self, Tile, TILE};
+use crate::kernels::tile::{self, Tile, COLS, TILE};
 use crate::kernels::with_const_len;
 use crate::layout::{ColumnTiles, Dim, Layout, TileAt, Walker, MAX_OPS};
 use crate::parallel::{self, Slots, TASK_ELEMS};
@@ -23,7 +23,7 @@ trait Load: Key + Default {
     /// Whether `tile_argmax` applies (the float keys).
     const TILED: bool = false;
 
-    /// argmax of the rows of `d` (at most `TILE` of each) in `x` as a tile (see
+    /// argmax of the rows of `d` (at most `TILE` rows of at most `COLS`) in `x` as a tile (see
     /// `kernels::tile`), for ISAs with `Simd::TILES`.
     #[inline(always)]
     fn tile_argmax<S: Simd, const D: usize>(
@@ -267,7 +267,7 @@ fn run_typed<K: Load>(
 const FROM_MEMORY_BYTES: usize = 1 << 24;
 const COPY_ELEMS: usize = 4096;
 
-/// argmax of packed rows of `d <= TILE` values as tiles. PERF: common class counts get their
+/// argmax of packed rows of `d <= COLS` values as tiles. PERF: common class counts get their
 /// own unrolled copy, as softmax's short rows do.
 #[inline(always)]
 fn tiled_d<K: Load, S: Simd>(
@@ -277,7 +277,7 @@ fn tiled_d<K: Load, S: Simd>(
     offs: [isize; MAX_OPS],
     step: isize,
 ) {
-    with_const_len!(d, [2, 4, 8, 10, 16], D => tiled::<K, S, D>(ctx, x, d, offs, step))
+    with_const_len!(d, [2, 4, 8, 10, 16, 32], D => tiled::<K, S, D>(ctx, x, d, offs, step))
 }
 
 /// argmax of the packed rows of `d` values in `x`, a tile at a time: row `r`'s result goes
@@ -290,7 +290,7 @@ fn tiled<K: Load, S: Simd, const D: usize>(
     mut offs: [isize; MAX_OPS],
     step: isize,
 ) {
-    let mut t: Tile<K> = [[K::default(); TILE]; TILE];
+    let mut t: Tile<K> = [[K::default(); TILE]; COLS];
     for xc in x.chunks(TILE * d) {
         if ctx.from_memory {
             // PERF: as the long rows do (see `PREFETCH_DIST`).
@@ -329,7 +329,7 @@ impl<K: Load> Job for RowsJob<'_, K> {
                 std::slice::from_raw_parts(ctx.base(X, &offs).cast::<K>(), (end - start) * ctx.d)
             };
             let d = ctx.d;
-            if K::TILED && S::TILES && d <= TILE {
+            if K::TILED && S::TILES && d <= COLS {
                 tiled_d::<K, S>(ctx, x, d, offs, outer.strides[OUT]);
                 return;
             }

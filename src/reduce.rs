@@ -894,7 +894,7 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
     sh: Sh,
 ) {
     let d = ctx.d;
-    if S::TILES && d <= tile::TILE {
+    if S::TILES && d <= tile::COLS {
         return tile_rows::<F, S, Sh, D>(ctx, task, sh);
     }
     let n = ctx.req.layout.outer_len();
@@ -1012,10 +1012,10 @@ fn tile_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
         && ctx.req.ops[OUT].dtype == F::DTYPE
         && outer.strides[OUT] == size as isize
         && ctx.req.layout.is_aligned(OUT, ctx.req.ops[OUT].ptr, size);
-    let mut t: Tile<F> = [[F::ZERO; tile::TILE]; tile::TILE];
+    let mut t: Tile<F> = [[F::ZERO; tile::TILE]; tile::COLS];
     let mut e = t;
     // Results on their way to streaming stores.
-    let mut buf = [F::ZERO; tile::TILE * tile::TILE];
+    let mut buf = [F::ZERO; tile::TILE * tile::COLS];
     for g in (r0..end).step_by(tile::TILE) {
         let rows = tile::TILE.min(end - g);
         let len = rows * d;

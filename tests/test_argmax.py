@@ -128,7 +128,7 @@ def test_argmax_extremes_and_ties_in_long_rows(dtype: Any, n: int) -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int16, np.uint8, np.int64])
 def test_argmax_short_rows_every_isa_and_thread_count(dtype: Any) -> None:
     """Short rows laid end to end are read as fixed windows that run into the next rows,
-    or (AVX-512, floats, up to 16) as tiles of 16 rows, those holding a NaN (or +inf and
+    or (AVX-512, floats, up to 32) as tiles of 16 rows, those holding a NaN (or +inf and
     -inf in one row) taking a second form: every length up to 32, with ties, NaN and ±inf
     (many tiles hold none), on every ISA and thread count (over 64K elements, so that the
     rows are split across threads)."""
@@ -146,10 +146,10 @@ def test_argmax_short_rows_every_isa_and_thread_count(dtype: Any) -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
-@pytest.mark.parametrize("d", [5, 16, 32])
+@pytest.mark.parametrize("d", [5, 16, 24, 32])
 def test_argmax_short_rows_of_large_inputs_from_memory(dtype: Any, d: int) -> None:
     """Short rows of inputs of 16 MiB or more (src/argmax.rs, FROM_MEMORY_BYTES) are copied
-    in blocks of about 4096 values, d not dividing the block, or read by tiles (d <= 16,
+    in blocks of about 4096 values, d not dividing the block, or read by tiles (d <= 32,
     f32 and f64) that prefetch a page ahead, past the end of the input at the last tile:
     ties, NaN and ±inf, on every ISA and thread count. The input is left as it was."""
     dt = np.dtype(dtype)

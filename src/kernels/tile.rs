@@ -1,4 +1,4 @@
-//! Short rows as tiles: up to `TILE` rows of up to `TILE` values, transposed so that each
+//! Short rows as tiles: up to `TILE` rows of up to `COLS` values, transposed so that each
 //! row is one lane and each of its values one column. A row's maximum and sum are then
 //! plain vertical operations over its `d` columns, with no horizontal reduction per row.
 //!
@@ -7,7 +7,8 @@
 //! two-source shuffles (`Simd::TILES`); elsewhere short rows keep the window path.
 //!
 //! Results have the bits of the window path: the maximum is exact, the terms are the same
-//! exponentials, and the rest is added in `short::sum_windows`'s order for `W = 16`. (The
+//! exponentials, and the rest is added in `short::sum_windows`'s order (for `W = 16` up to
+//! 16 columns, `W = 32` beyond). (The
 //! window path adds the last rows of a buffer, whose window would pass its end, in order
 //! instead, so a float64 result there may differ in its last bit.)
 
@@ -17,17 +18,21 @@ use crate::kernels::shift::{self, Shift};
 use crate::kernels::short::len;
 use crate::simd::Simd;
 
-/// Rows per tile, and the longest row a tile holds.
+/// Rows per tile.
 pub const TILE: usize = 16;
+/// The longest row a tile holds: every short row (`short::SHORT_MAX`). PERF: rows of 17 to
+/// 32 values took the window path's 32-lane windows instead: f32 softmax of 64 MB, one
+/// thread, 2.5x-3.7x the time of rows of 16.
+pub const COLS: usize = 32;
 
 /// `t[j][r]` is value `j` of row `r`.
-pub type Tile<F> = [[F; TILE]; TILE];
+pub type Tile<F> = [[F; TILE]; COLS];
 
 /// `t[j][r] = x[r * d + j]` for the `x.len() / d` (at most `TILE`) rows of `x`. Entries of
 /// other rows or columns are unspecified. The portable form, and the reference for the
 /// ISAs' own.
 pub fn load<F: Copy>(x: &[F], d: usize, t: &mut Tile<F>) {
-    assert!((1..=TILE).contains(&d) && x.len() / d <= TILE);
+    assert!((1..=COLS).contains(&d) && x.len() / d <= TILE);
     for (r, row) in x.chunks_exact(d).enumerate() {
         for (j, &v) in row.iter().enumerate() {
             t[j][r] = v;
@@ -37,7 +42,7 @@ pub fn load<F: Copy>(x: &[F], d: usize, t: &mut Tile<F>) {
 
 /// `out[r * d + j] = t[j][r]` for the `out.len() / d` (at most `TILE`) rows of `out`.
 pub fn store<F: Copy>(t: &Tile<F>, d: usize, out: &mut [F]) {
-    assert!((1..=TILE).contains(&d) && out.len() / d <= TILE);
+    assert!((1..=COLS).contains(&d) && out.len() / d <= TILE);
     for (r, row) in out.chunks_exact_mut(d).enumerate() {
         for (j, o) in row.iter_mut().enumerate() {
             *o = t[j][r];
@@ -172,7 +177,7 @@ pub fn exp_sums<F: Float, S: Simd, Sh: Shift<F>, const D: usize, const NORMAL: b
             *o = row::exp_of::<F, S, NORMAL>(hi, lo);
         }
     }
-    // Counted in `F` lanes, exact up to `TILE` (PERF: in f64, each f32 column's count took
+    // Counted in `F` lanes, exact up to `COLS` (PERF: in f64, each f32 column's count took
     // two registers and their masks).
     let mut ones = [F::ZERO; TILE];
     for tc in &t[..d] {
@@ -182,17 +187,18 @@ pub fn exp_sums<F: Float, S: Simd, Sh: Shift<F>, const D: usize, const NORMAL: b
         }
     }
     let count = ones.map(|c| c.to_f64());
-    // The window path's tree: column j with j + 8, then j + 4, j + 2, j + 1, here depth
-    // first (PERF: breadth first, the partial sums went through the stack). Columns past
-    // the row add +0 there, which changes no sum (every term is +0 or more), so they are
-    // left out here.
+    // The window path's tree: for rows of more than 16, column j with j + 16 first; then
+    // j with j + 8, j + 4, j + 2, j + 1, here depth first (PERF: breadth first, the partial
+    // sums went through the stack). Columns past the row add +0 there, which changes no
+    // sum (every term is +0 or more), so they are left out here.
     Sums {
         rest: lane_sum(half(t, e, m, d, 0), half(t, e, m, d, 1)).unwrap_or([0.0; TILE]),
         count,
     }
 }
 
-/// Columns `j`, `j + 4`, `j + 2` and `j + 6`, each with its pair, added in the tree's order.
+/// Columns `j`, `j + 4`, `j + 2` and `j + 6`, each with its group, added in the tree's
+/// order.
 #[inline(always)]
 fn half<F: Float>(
     t: &Tile<F>,
@@ -202,33 +208,49 @@ fn half<F: Float>(
     j: usize,
 ) -> Option<[f64; TILE]> {
     lane_sum(
-        lane_sum(column_pair(t, e, m, d, j), column_pair(t, e, m, d, j + 4)),
+        lane_sum(column_group(t, e, m, d, j), column_group(t, e, m, d, j + 4)),
         lane_sum(
-            column_pair(t, e, m, d, j + 2),
-            column_pair(t, e, m, d, j + 6),
+            column_group(t, e, m, d, j + 2),
+            column_group(t, e, m, d, j + 6),
         ),
     )
 }
 
-/// The terms of column `j` plus those of column `j + 8`, each where the row has it. (PERF:
-/// functions, not closures: closures here were compiled out of line, without the caller's
-/// target features, and the tiles ran 0.7x-0.9x as fast.)
+/// The terms of column `j` plus those of column `j + 8`; for rows of more than 16, each
+/// of these first plus its column 16 further on. Each column only where the row has it.
+/// (PERF: functions, not closures: closures here were compiled out of line, without the
+/// caller's target features, and the tiles ran 0.7x-0.9x as fast.)
 #[inline(always)]
-fn column_pair<F: Float>(
+fn column_group<F: Float>(
     t: &Tile<F>,
     e: &Tile<F>,
     m: &[F; TILE],
     d: usize,
     j: usize,
 ) -> Option<[f64; TILE]> {
-    if j >= d {
-        return None;
-    }
-    let p = Some(terms(&t[j], &e[j], m));
-    if j + 8 < d {
-        lane_sum(p, Some(terms(&t[j + 8], &e[j + 8], m)))
+    if d > 16 {
+        lane_sum(
+            lane_sum(column(t, e, m, d, j), column(t, e, m, d, j + 16)),
+            lane_sum(column(t, e, m, d, j + 8), column(t, e, m, d, j + 24)),
+        )
     } else {
-        p
+        lane_sum(column(t, e, m, d, j), column(t, e, m, d, j + 8))
+    }
+}
+
+/// The terms of column `j`, if the rows have one.
+#[inline(always)]
+fn column<F: Float>(
+    t: &Tile<F>,
+    e: &Tile<F>,
+    m: &[F; TILE],
+    d: usize,
+    j: usize,
+) -> Option<[f64; TILE]> {
+    if j < d {
+        Some(terms(&t[j], &e[j], m))
+    } else {
+        None
     }
 }
 
@@ -344,7 +366,7 @@ pub fn argmax<F: Float, const D: usize>(t: &Tile<F>, d: usize) -> [u32; TILE] {
 }
 
 /// `argmax` for tiles that may hold NaNs. Each value gets a key, its column for a NaN and
-/// `TILE` + its column for a maximum; the least key wins. Out of line, so compiled for the
+/// `COLS` + its column for a maximum; the least key wins. Out of line, so compiled for the
 /// baseline ISA: only tiles whose rows hold a NaN take it.
 #[inline(never)]
 fn argmax_keys<F: Float, const D: usize>(t: &Tile<F>, d: usize) -> [u32; TILE] {
@@ -360,13 +382,13 @@ fn argmax_keys<F: Float, const D: usize>(t: &Tile<F>, d: usize) -> [u32; TILE] {
     for (j, c) in t[..d].iter().enumerate() {
         column_barrier();
         for ((k, &v), &mv) in key.iter_mut().zip(c).zip(&m) {
-            let at = if v == mv { (TILE + j) as u32 } else { u32::MAX };
+            let at = if v == mv { (COLS + j) as u32 } else { u32::MAX };
             let kj = if v.is_nan() { j as u32 } else { at };
             *k = (*k).min(kj);
         }
     }
     for k in key.iter_mut() {
-        *k %= TILE as u32;
+        *k %= COLS as u32;
     }
     key
 }
@@ -421,7 +443,7 @@ mod tests {
 
     #[test]
     fn tile_path_has_the_window_paths_bits() {
-        for d in 2..=TILE {
+        for d in 2..=COLS {
             for rows_n in [1, 5, TILE] {
                 let x = rows(rows_n, d, (d * 31 + rows_n) as u64);
                 for sh in [None, Some(Temp::<f32>::new(0.7))] {
@@ -429,11 +451,11 @@ mod tests {
                         None => windows(&x, d, Unit),
                         Some(t) => windows(&x, d, t),
                     };
-                    let mut t = [[0.0f32; TILE]; TILE];
+                    let mut t = [[0.0f32; TILE]; COLS];
                     load(&x, d, &mut t);
                     let (m, _) = max_min::<f32, 0>(&t, d);
                     assert!(all_finite(&m, rows_n));
-                    let mut e = [[0.0f32; TILE]; TILE];
+                    let mut e = [[0.0f32; TILE]; COLS];
                     let s = match sh {
                         None => exp_sums::<f32, Generic, Unit, 0, false>(&t, d, &m, Unit, &mut e),
                         Some(tp) => {
@@ -458,10 +480,10 @@ mod tests {
 
     #[test]
     fn load_then_store_is_the_identity() {
-        for d in 1..=TILE {
+        for d in 1..=COLS {
             for n in 0..=TILE {
                 let x: Vec<f64> = (0..n * d).map(|i| i as f64).collect();
-                let mut t = [[-1.0f64; TILE]; TILE];
+                let mut t = [[-1.0f64; TILE]; COLS];
                 load(&x, d, &mut t);
                 for (i, &v) in x.iter().enumerate() {
                     assert_eq!(t[i % d][i / d], v);
@@ -475,7 +497,7 @@ mod tests {
 
     #[test]
     fn non_finite_maxima_are_found_in_the_rows_only() {
-        let mut t = [[0.0f32; TILE]; TILE];
+        let mut t = [[0.0f32; TILE]; COLS];
         t[0][5] = f32::INFINITY;
         let (m, _) = max_min::<f32, 0>(&t, 3);
         assert!(!all_finite(&m, 6));
@@ -488,7 +510,7 @@ mod tests {
     #[test]
     fn argmax_matches_the_window_path() {
         use crate::kernels::argmax::argmax_packed;
-        for d in 1..=TILE {
+        for d in 1..=COLS {
             for case in 0..4 {
                 let mut x = rows(TILE, d, d as u64 + 40);
                 // A row of -inf only, a row of ties; then, in turn, none of these, a NaN
@@ -506,13 +528,14 @@ mod tests {
                 }
                 let mut want = [0u32; TILE];
                 argmax_packed(&x, d, |r, i| want[r] = i as u32);
-                let mut t = [[0.0f32; TILE]; TILE];
+                let mut t = [[0.0f32; TILE]; COLS];
                 load(&x, d, &mut t);
                 assert_eq!(argmax::<f32, 0>(&t, d), want, "d={d} case={case}");
                 assert_eq!(argmax_keys::<f32, 0>(&t, d), want, "d={d} case={case}");
                 match d {
                     10 => assert_eq!(argmax::<f32, 10>(&t, d), want, "case={case}"),
                     16 => assert_eq!(argmax::<f32, 16>(&t, d), want, "case={case}"),
+                    32 => assert_eq!(argmax::<f32, 32>(&t, d), want, "case={case}"),
                     _ => {}
                 }
             }
@@ -523,17 +546,17 @@ mod tests {
     fn log_matches_the_row_form() {
         let d = 10;
         let x = rows(TILE, d, 7);
-        let mut t = [[0.0f32; TILE]; TILE];
+        let mut t = [[0.0f32; TILE]; COLS];
         load(&x, d, &mut t);
         let (m, _) = max_min::<f32, 0>(&t, d);
-        let mut e = [[0.0f32; TILE]; TILE];
+        let mut e = [[0.0f32; TILE]; COLS];
         let s = exp_sums::<f32, Generic, Unit, 0, false>(&t, d, &m, Unit, &mut e);
         let logs = s.logs::<f32>();
         for r in 0..TILE {
             let want = crate::kernels::row::log_of_sum::<f32>(s.acc(r));
             assert_eq!(logs.get(r), want, "row {r}");
         }
-        let mut out = [[0.0f32; TILE]; TILE];
+        let mut out = [[0.0f32; TILE]; COLS];
         log::<f32, Generic, Unit, 0>(&t, d, &m, &logs, Unit, &mut out);
         let mut got = vec![0.0; x.len()];
         store(&out, d, &mut got);

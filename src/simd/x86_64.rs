@@ -165,13 +165,13 @@ impl Simd for Avx512 {
 mod tile {
     use std::arch::x86_64::*;
 
-    use crate::kernels::tile::{Tile, TILE};
+    use crate::kernels::tile::{Tile, COLS, TILE};
 
     /// The rows of `len` values of `d` each, checked against the tile. PERF: a multiply,
     /// not a division, for the usual full tile.
     #[inline(always)]
     fn rows_of(len: usize, d: usize) -> usize {
-        assert!((1..=TILE).contains(&d) && len <= TILE * d);
+        assert!((1..=COLS).contains(&d) && len <= TILE * d);
         if len == TILE * d {
             TILE
         } else {
@@ -179,9 +179,9 @@ mod tile {
         }
     }
 
-    /// The first `n` of 16 lanes.
+    /// The first `n` of 16 lanes (`n` may pass 16 or be 0).
     fn lanes16(n: usize) -> __mmask16 {
-        ((1u32 << n) - 1) as __mmask16
+        ((1u32 << n.min(16)) - 1) as __mmask16
     }
 
     /// The first `n` of 8 lanes (`n` may pass 8 or be 0).
@@ -247,25 +247,33 @@ mod tile {
         out
     }
 
+    /// A tile of f32 is two 16 x 16 blocks: lanes `16H..` of the rows go to columns
+    /// `16H..`, the second block only for rows of more than 16.
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub fn load_f32(x: &[f32], d: usize, t: &mut Tile<f32>) {
         let rows = rows_of(x.len(), d);
-        let keep = lanes16(d);
-        let mut v = [_mm512_setzero_ps(); 16];
-        for (r, vr) in v.iter_mut().enumerate() {
-            if r < rows {
-                // SAFETY: row r's `d` values lie inside x (r < x.len() / d); the masked-off
-                // lanes are not read.
-                *vr = unsafe { _mm512_maskz_loadu_ps(keep, x.as_ptr().add(r * d)) };
+        for part in 0..COLS / 16 {
+            let keep = lanes16(d.saturating_sub(16 * part));
+            if keep == 0 {
+                break;
             }
-        }
-        transpose_f32(&mut v);
-        // All 16 columns (those past `d` get zeros): PERF: stores of the first `d` were
-        // compiled into a `memcpy` call from a stack copy of the registers.
-        for (tj, vj) in t.iter_mut().zip(&v) {
-            // SAFETY: a tile column holds 16 f32.
-            unsafe { _mm512_storeu_ps(tj.as_mut_ptr(), *vj) };
+            let mut v = [_mm512_setzero_ps(); 16];
+            for (r, vr) in v.iter_mut().enumerate() {
+                if r < rows {
+                    // SAFETY: lanes 16 * part.. of row r, those of them inside the row
+                    // (which lies inside x: r < x.len() / d); masked-off lanes are not read.
+                    *vr = unsafe { _mm512_maskz_loadu_ps(keep, x.as_ptr().add(r * d + 16 * part)) };
+                }
+            }
+            transpose_f32(&mut v);
+            // All 16 columns of the block (those past `d` get zeros): PERF: stores of the
+            // first `d` were compiled into a `memcpy` call from a stack copy of the
+            // registers.
+            for (tj, vj) in t[16 * part..].iter_mut().zip(&v) {
+                // SAFETY: a tile column holds 16 f32.
+                unsafe { _mm512_storeu_ps(tj.as_mut_ptr(), *vj) };
+            }
         }
     }
 
@@ -273,48 +281,55 @@ mod tile {
     #[target_feature(enable = "avx512f")]
     pub fn store_f32(t: &Tile<f32>, d: usize, out: &mut [f32]) {
         let rows = rows_of(out.len(), d);
-        let keep = lanes16(d);
-        // All 16 columns: those past `d` only reach lanes that the masked stores leave
-        // out. PERF: loads of the first `d` alone were compiled into a memset and a memcpy
-        // of the tile to the stack, 4%-5% of (65536, 10) softmax.
-        // SAFETY: a tile column holds 16 f32.
-        let mut v: [__m512; 16] =
-            std::array::from_fn(|j| unsafe { _mm512_loadu_ps(t[j].as_ptr()) });
-        transpose_f32(&mut v);
-        for (r, vr) in v.iter().enumerate() {
-            if r < rows {
-                // SAFETY: as in `load_f32`, for the writable `out`.
-                unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr().add(r * d), keep, *vr) };
+        for part in 0..COLS / 16 {
+            let keep = lanes16(d.saturating_sub(16 * part));
+            if keep == 0 {
+                break;
+            }
+            // All 16 columns of the block: those past `d` only reach lanes that the masked
+            // stores leave out. PERF: loads of the first `d` alone were compiled into a
+            // memset and a memcpy of the tile to the stack, 4%-5% of (65536, 10) softmax.
+            // SAFETY: a tile column holds 16 f32.
+            let mut v: [__m512; 16] =
+                std::array::from_fn(|j| unsafe { _mm512_loadu_ps(t[16 * part + j].as_ptr()) });
+            transpose_f32(&mut v);
+            for (r, vr) in v.iter().enumerate() {
+                if r < rows {
+                    // SAFETY: as in `load_f32`, for the writable `out`.
+                    unsafe {
+                        _mm512_mask_storeu_ps(out.as_mut_ptr().add(r * d + 16 * part), keep, *vr)
+                    };
+                }
             }
         }
     }
 
-    /// A tile of f64 is four 8 x 8 blocks: rows `8R..` by lanes `8C..` goes to columns
-    /// `8C..` by lanes `8R..`.
+    /// A tile of f64 is 8 x 8 blocks, two per 8 columns: rows `8R..` by lanes `8C..` goes
+    /// to columns `8C..` by lanes `8R..`, for the blocks of columns the rows reach.
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub fn load_f64(x: &[f64], d: usize, t: &mut Tile<f64>) {
         let rows = rows_of(x.len(), d);
-        for half in 0..2 {
-            let keep = lanes8(d.saturating_sub(8 * half));
+        for part in 0..COLS / 8 {
+            let keep = lanes8(d.saturating_sub(8 * part));
             if keep == 0 {
-                continue;
+                break;
             }
             for block in 0..2 {
                 let mut v = [_mm512_setzero_pd(); 8];
                 for (i, vr) in v.iter_mut().enumerate() {
                     let r = 8 * block + i;
                     if r < rows {
-                        // SAFETY: as in `load_f32`: lanes 8 * half.. of row r, those of
+                        // SAFETY: as in `load_f32`: lanes 8 * part.. of row r, those of
                         // them inside the row.
                         *vr = unsafe {
-                            _mm512_maskz_loadu_pd(keep, x.as_ptr().add(r * d + 8 * half))
+                            _mm512_maskz_loadu_pd(keep, x.as_ptr().add(r * d + 8 * part))
                         };
                     }
                 }
                 let c = transpose_f64(v);
                 for (i, ci) in c.iter().enumerate() {
-                    let j = 8 * half + i;
+                    let j = 8 * part + i;
                     if j < d {
                         // SAFETY: a tile column holds 16 f64; this writes 8 of them.
                         unsafe { _mm512_storeu_pd(t[j].as_mut_ptr().add(8 * block), *ci) };
@@ -328,15 +343,15 @@ mod tile {
     #[target_feature(enable = "avx512f")]
     pub fn store_f64(t: &Tile<f64>, d: usize, out: &mut [f64]) {
         let rows = rows_of(out.len(), d);
-        for half in 0..2 {
-            let keep = lanes8(d.saturating_sub(8 * half));
+        for part in 0..COLS / 8 {
+            let keep = lanes8(d.saturating_sub(8 * part));
             if keep == 0 {
-                continue;
+                break;
             }
             for block in 0..2 {
                 let mut c = [_mm512_setzero_pd(); 8];
                 for (i, ci) in c.iter_mut().enumerate() {
-                    let j = 8 * half + i;
+                    let j = 8 * part + i;
                     if j < d {
                         // SAFETY: a tile column holds 16 f64; this reads 8 of them.
                         *ci = unsafe { _mm512_loadu_pd(t[j].as_ptr().add(8 * block)) };
@@ -348,7 +363,7 @@ mod tile {
                     if r < rows {
                         // SAFETY: as in `load_f64`, for the writable `out`.
                         unsafe {
-                            _mm512_mask_storeu_pd(out.as_mut_ptr().add(r * d + 8 * half), keep, *vr)
+                            _mm512_mask_storeu_pd(out.as_mut_ptr().add(r * d + 8 * part), keep, *vr)
                         };
                     }
                 }
@@ -856,7 +871,7 @@ pub fn run_avx512<J: Job>(job: &J, task: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::tile::{self as portable, TILE};
+    use crate::kernels::tile::{self as portable, COLS, TILE};
 
     fn tiles_match<T: Copy + PartialEq + std::fmt::Debug>(
         make: fn(usize) -> T,
@@ -864,12 +879,12 @@ mod tests {
         store: unsafe fn(&Tile<T>, usize, &mut [T]),
     ) {
         let guard = make(99_999);
-        for d in 1..=TILE {
+        for d in 1..=COLS {
             for n in 0..=TILE {
                 // Inside a larger buffer: nothing before or after the rows is read or written.
                 let mut buf: Vec<T> = (0..n * d + 40).map(make).collect();
                 let x = &buf[20..20 + n * d];
-                let (mut want, mut got) = ([[guard; TILE]; TILE], [[guard; TILE]; TILE]);
+                let (mut want, mut got) = ([[guard; TILE]; COLS], [[guard; TILE]; COLS]);
                 portable::load(x, d, &mut want);
                 // SAFETY: the caller checked AVX-512.
                 unsafe { load(x, d, &mut got) };
