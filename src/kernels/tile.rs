@@ -191,66 +191,56 @@ pub fn exp_sums<F: Float, S: Simd, Sh: Shift<F>, const D: usize, const NORMAL: b
     // j with j + 8, j + 4, j + 2, j + 1, here depth first (PERF: breadth first, the partial
     // sums went through the stack). Columns past the row add +0 there, which changes no
     // sum (every term is +0 or more), so they are left out here.
+    let c = Columns { t, e, m, d };
     Sums {
-        rest: lane_sum(half(t, e, m, d, 0), half(t, e, m, d, 1)).unwrap_or([0.0; TILE]),
+        rest: lane_sum(c.half(0), c.half(1)).unwrap_or([0.0; TILE]),
         count,
     }
 }
 
-/// Columns `j`, `j + 4`, `j + 2` and `j + 6`, each with its group, added in the tree's
-/// order.
-#[inline(always)]
-fn half<F: Float>(
-    t: &Tile<F>,
-    e: &Tile<F>,
-    m: &[F; TILE],
+/// A tile's terms by column, for the sum tree. (PERF: methods and functions, not closures:
+/// closures here were compiled out of line, without the caller's target features, and the
+/// tiles ran 0.7x-0.9x as fast.)
+struct Columns<'a, F> {
+    t: &'a Tile<F>,
+    e: &'a Tile<F>,
+    m: &'a [F; TILE],
     d: usize,
-    j: usize,
-) -> Option<[f64; TILE]> {
-    lane_sum(
-        lane_sum(column_group(t, e, m, d, j), column_group(t, e, m, d, j + 4)),
-        lane_sum(
-            column_group(t, e, m, d, j + 2),
-            column_group(t, e, m, d, j + 6),
-        ),
-    )
 }
 
-/// The terms of column `j` plus those of column `j + 8`; for rows of more than 16, each
-/// of these first plus its column 16 further on. Each column only where the row has it.
-/// (PERF: functions, not closures: closures here were compiled out of line, without the
-/// caller's target features, and the tiles ran 0.7x-0.9x as fast.)
-#[inline(always)]
-fn column_group<F: Float>(
-    t: &Tile<F>,
-    e: &Tile<F>,
-    m: &[F; TILE],
-    d: usize,
-    j: usize,
-) -> Option<[f64; TILE]> {
-    if d > 16 {
+impl<F: Float> Columns<'_, F> {
+    /// Columns `j`, `j + 4`, `j + 2` and `j + 6`, each with its group, added in the tree's
+    /// order.
+    #[inline(always)]
+    fn half(&self, j: usize) -> Option<[f64; TILE]> {
         lane_sum(
-            lane_sum(column(t, e, m, d, j), column(t, e, m, d, j + 16)),
-            lane_sum(column(t, e, m, d, j + 8), column(t, e, m, d, j + 24)),
+            lane_sum(self.group(j), self.group(j + 4)),
+            lane_sum(self.group(j + 2), self.group(j + 6)),
         )
-    } else {
-        lane_sum(column(t, e, m, d, j), column(t, e, m, d, j + 8))
     }
-}
 
-/// The terms of column `j`, if the rows have one.
-#[inline(always)]
-fn column<F: Float>(
-    t: &Tile<F>,
-    e: &Tile<F>,
-    m: &[F; TILE],
-    d: usize,
-    j: usize,
-) -> Option<[f64; TILE]> {
-    if j < d {
-        Some(terms(&t[j], &e[j], m))
-    } else {
-        None
+    /// The terms of column `j` plus those of column `j + 8`; for rows of more than 16, each
+    /// of these first plus its column 16 further on.
+    #[inline(always)]
+    fn group(&self, j: usize) -> Option<[f64; TILE]> {
+        if self.d > 16 {
+            lane_sum(
+                lane_sum(self.column(j), self.column(j + 16)),
+                lane_sum(self.column(j + 8), self.column(j + 24)),
+            )
+        } else {
+            lane_sum(self.column(j), self.column(j + 8))
+        }
+    }
+
+    /// The terms of column `j`, if the rows have one.
+    #[inline(always)]
+    fn column(&self, j: usize) -> Option<[f64; TILE]> {
+        if j < self.d {
+            Some(terms(&self.t[j], &self.e[j], self.m))
+        } else {
+            None
+        }
     }
 }
 
