@@ -16,7 +16,7 @@ use crate::kernels::tile::{self, Tile};
 use crate::kernels::{row, short, with_const_len};
 use crate::layout::{Dim, Layout, Walker, MAX_OPS};
 use crate::parallel::{self, TASK_ELEMS};
-use crate::simd::{Job, Simd};
+use crate::simd::{self, Job, Simd};
 
 mod columns;
 
@@ -507,13 +507,18 @@ fn run_typed<F: Float>(
     if d > BIG_ROW && !fits_l2 {
         return run_superblocks(&ctx, interrupted);
     }
-    // Short rows laid end to end.
+    // Short rows laid end to end: longer ones where the ISA takes them as tiles.
     if let [outer] = l.outer.as_slice() {
         let row_bytes = d as isize * size;
+        let short_max = if simd::selected().tiles() {
+            tile::COLS
+        } else {
+            short::SHORT_MAX
+        };
         let short_ok = x_direct
             && !req.per_row_temp
             && !req.kind.is_finish()
-            && (2..=short::SHORT_MAX).contains(&d)
+            && (2..=short_max).contains(&d)
             && outer.strides[X] == row_bytes
             && (!req.kind.writes_rows() || (out_direct && outer.strides[OUT] == row_bytes));
         if short_ok {
@@ -900,6 +905,11 @@ fn short_rows<F: Float, S: Simd, Sh: Shift<F>, const D: usize>(
     let n = ctx.req.layout.outer_len();
     let r0 = task * short::SHORT_ROWS;
     let rows = short::SHORT_ROWS.min(n - r0);
+    if d > short::SHORT_MAX {
+        // Rows for tiles, on an ISA selected since they were routed here (tests switch).
+        rows_one_by_one::<F, S, Sh>(ctx, r0, rows, sh);
+        return;
+    }
     let len = rows * d;
     let outer = ctx.req.layout.outer[0];
     let mut offs = [0isize; MAX_OPS];

@@ -242,11 +242,12 @@ STREAM_MIN_BYTES = 1 << 24
 
 
 @pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
-@pytest.mark.parametrize("d", [16, 24, 1500])
+@pytest.mark.parametrize("d", [16, 24, 40, 1500])
 def test_streamed_results_match_small_calls_every_isa_and_thread_count(dtype: Any, d: int) -> None:
-    """Short rows (d = 16, and 24: two blocks of tile columns on AVX-512) of arrays of 16 MiB
-    or more write their results from scratch with streaming stores (the window path, on ISAs
-    without tiles, also copies its input in blocks); the row path (d = 1500) streams
+    """Short rows (d = 16; 24 and 40: two and three blocks of tile columns on AVX-512, the
+    row path elsewhere for 40) of arrays of 16 MiB or more write their results from scratch
+    with streaming stores (the window path, on ISAs without tiles, also copies its input in
+    blocks); the row path (d = 1500) streams
     log_softmax's results in blocks of 1024 (one whole, one not), and softmax's not at all.
     Both must be bit-identical to the same rows computed in calls too small for that, on
     every ISA and thread count: into a new array, into an `out=` that starts off the 64-byte
@@ -339,15 +340,16 @@ def test_row_tails_after_whole_windows_every_isa(dtype: Any) -> None:
 
 @pytest.mark.parametrize("dtype", WIDE_DTYPES, ids=str)
 def test_short_rows_of_every_length_every_isa_and_thread_count(dtype: Any) -> None:
-    """Short rows laid end to end, 2 to 32 values (on AVX-512 tiles of 16 rows, a second
-    block of columns past 16; elsewhere windows of 16 or 32), and 33 (the row path) beside
-    them: over 64K elements, so that the rows are split across threads and the last tile is
-    partial. Beside random rows: one of ties only, one with a NaN, one with +inf, one of
-    -inf only, one with a term for the range-checked exp, and the last with its maximum in
-    its last column. softmax, log_softmax and logsumexp keep the bounds on every ISA,
-    bit-identical on every thread count."""
+    """Short rows laid end to end, 2 to 48 values (on AVX-512 tiles of 16 rows, with up to
+    three blocks of 16 columns; elsewhere windows of 16 or 32 values, and the row path past
+    32), and 49 (the row path everywhere) beside them: over 64K elements, so that the rows
+    are split across threads and the last tile is partial. Beside random rows: one of ties
+    only, one with a NaN, one with +inf, one of -inf only, one with a term for the
+    range-checked exp, and the last with its maximum in its last column. softmax,
+    log_softmax and logsumexp keep the bounds on every ISA, bit-identical on every thread
+    count."""
     rng = np.random.default_rng(33)
-    for d in range(2, 34):
+    for d in range(2, 50):
         n = 70_000 // d + 5
         x = (rng.standard_normal((n, d)) * 4).astype(dtype)
         x[1] = x[1, 0]

@@ -9,7 +9,7 @@ use crate::kernels::shift::{self, Shift};
 use crate::kernels::window;
 use crate::simd::Simd;
 
-/// The longest row this path takes.
+/// The longest row this path takes (ISAs with tiles take rows up to `tile::COLS` there).
 pub const SHORT_MAX: usize = 32;
 /// Rows per block: the block and its scratch stay in L1.
 pub const SHORT_ROWS: usize = 256;

@@ -4,13 +4,15 @@
 //!
 //! PERF: the window path (`short`) reduces each row across its lanes, which for (65536, 10)
 //! cost more than the exponentials. The transposes are only fast where the ISA has
-//! two-source shuffles (`Simd::TILES`); elsewhere short rows keep the window path.
+//! two-source shuffles (`Simd::TILES`); elsewhere rows of up to `short::SHORT_MAX` keep the
+//! window path, and longer ones take the row path.
 //!
-//! Results have the bits of the window path: the maximum is exact, the terms are the same
-//! exponentials, and the rest is added in `short::sum_windows`'s order (for `W = 16` up to
-//! 16 columns, `W = 32` beyond). (The
-//! window path adds the last rows of a buffer, whose window would pass its end, in order
-//! instead, so a float64 result there may differ in its last bit.)
+//! Up to `short::SHORT_MAX` values, results have the bits of the window path: the maximum
+//! is exact, the terms are the same exponentials, and the rest is added in
+//! `short::sum_windows`'s order (for `W = 16` up to 16 columns, `W = 32` up to 32; longer
+//! rows take the same tree over `W = 64`). (The window path adds the last rows of a
+//! buffer, whose window would pass its end, in order instead, so a float64 result there
+//! may differ in its last bit.)
 
 use crate::elem::Float;
 use crate::kernels::row::{self, Acc};
@@ -20,10 +22,11 @@ use crate::simd::Simd;
 
 /// Rows per tile.
 pub const TILE: usize = 16;
-/// The longest row a tile holds: every short row (`short::SHORT_MAX`). PERF: rows of 17 to
-/// 32 values took the window path's 32-lane windows instead: f32 softmax of 64 MB, one
-/// thread, 2.5x-3.7x the time of rows of 16.
-pub const COLS: usize = 32;
+/// The longest row a tile holds. PERF (one thread, 64 MB): rows of 17 to 32 values took
+/// the window path's 32-lane windows, f32 softmax 2.5x-3.7x the time of rows of 16; rows
+/// of 33 to 47 took the row path, whose fixed cost per row made f32 softmax 1.2x-2.3x and
+/// f64 logsumexp 1.5x-1.9x the time of tiles.
+pub const COLS: usize = 48;
 
 /// `t[j][r]` is value `j` of row `r`.
 pub type Tile<F> = [[F; TILE]; COLS];
@@ -187,10 +190,10 @@ pub fn exp_sums<F: Float, S: Simd, Sh: Shift<F>, const D: usize, const NORMAL: b
         }
     }
     let count = ones.map(|c| c.to_f64());
-    // The window path's tree: for rows of more than 16, column j with j + 16 first; then
-    // j with j + 8, j + 4, j + 2, j + 1, here depth first (PERF: breadth first, the partial
-    // sums went through the stack). Columns past the row add +0 there, which changes no
-    // sum (every term is +0 or more), so they are left out here.
+    // The window path's tree over W columns: column j with j + W / 2, then j + W / 4, down
+    // to j + 1, here depth first (PERF: breadth first, the partial sums went through the
+    // stack). Columns past the row add +0 there, which changes no sum (every term is +0 or
+    // more), so they are left out here.
     let c = Columns { t, e, m, d };
     Sums {
         rest: lane_sum(c.half(0), c.half(1)).unwrap_or([0.0; TILE]),
@@ -219,11 +222,23 @@ impl<F: Float> Columns<'_, F> {
         )
     }
 
-    /// The terms of column `j` plus those of column `j + 8`; for rows of more than 16, each
-    /// of these first plus its column 16 further on.
+    /// The terms of column `j` plus those of column `j + 8`, each of these first plus its
+    /// column 16 further on for rows of more than 16, and each of those first plus its
+    /// column 32 further on for rows of more than 32.
     #[inline(always)]
     fn group(&self, j: usize) -> Option<[f64; TILE]> {
-        if self.d > 16 {
+        if self.d > 32 {
+            lane_sum(
+                lane_sum(
+                    lane_sum(self.column(j), self.column(j + 32)),
+                    lane_sum(self.column(j + 16), self.column(j + 48)),
+                ),
+                lane_sum(
+                    lane_sum(self.column(j + 8), self.column(j + 40)),
+                    lane_sum(self.column(j + 24), self.column(j + 56)),
+                ),
+            )
+        } else if self.d > 16 {
             lane_sum(
                 lane_sum(self.column(j), self.column(j + 16)),
                 lane_sum(self.column(j + 8), self.column(j + 24)),
@@ -433,7 +448,7 @@ mod tests {
 
     #[test]
     fn tile_path_has_the_window_paths_bits() {
-        for d in 2..=COLS {
+        for d in 2..=short::SHORT_MAX {
             for rows_n in [1, 5, TILE] {
                 let x = rows(rows_n, d, (d * 31 + rows_n) as u64);
                 for sh in [None, Some(Temp::<f32>::new(0.7))] {
@@ -463,6 +478,58 @@ mod tests {
                         .zip(&want)
                         .all(|(a, b)| a.to_bits() == b.to_bits());
                     assert!(same, "d={d} rows={rows_n}");
+                }
+            }
+        }
+    }
+
+    /// The window path's tree over `terms` padded with +0 to 16, 32 or 64, breadth first.
+    fn window_tree(terms: &[f64]) -> f64 {
+        let mut r = terms.to_vec();
+        r.resize(terms.len().next_power_of_two().max(16), 0.0);
+        let mut step = r.len() / 2;
+        while step > 0 {
+            for i in 0..step {
+                r[i] += r[i + step];
+            }
+            step /= 2;
+        }
+        r[0]
+    }
+
+    #[test]
+    fn tile_sums_follow_the_window_tree_and_keep_the_bound_for_every_width() {
+        for d in 2..=COLS {
+            let x = rows(TILE, d, (d * 7 + 3) as u64);
+            let mut t = [[0.0f32; TILE]; COLS];
+            load(&x, d, &mut t);
+            let (m, _) = max_min::<f32, 0>(&t, d);
+            let mut e = [[0.0f32; TILE]; COLS];
+            let s = exp_sums::<f32, Generic, Unit, 0, false>(&t, d, &m, Unit, &mut e);
+            for r in 0..TILE {
+                let top = |j: usize| t[j][r] == m[r];
+                let terms: Vec<f64> = (0..d)
+                    .map(|j| if top(j) { 0.0 } else { f64::from(e[j][r]) })
+                    .collect();
+                let want = window_tree(&terms);
+                assert_eq!(s.rest[r].to_bits(), want.to_bits(), "d={d} row {r}");
+                assert_eq!(s.count[r], (0..d).filter(|&j| top(j)).count() as f64);
+            }
+            scale::<f32, Generic, 0>(&mut e, d, &s);
+            for (r, row) in x.chunks_exact(d).enumerate() {
+                let top = row
+                    .iter()
+                    .fold(f64::NEG_INFINITY, |a, &v| a.max(f64::from(v)));
+                let z: f64 = row.iter().map(|&v| (f64::from(v) - top).exp()).sum();
+                for (j, &v) in row.iter().enumerate() {
+                    let want = (f64::from(v) - top).exp() / z;
+                    if want >= f64::from(f32::MIN_POSITIVE) {
+                        let err = (f64::from(e[j][r]) - want).abs() / want;
+                        assert!(
+                            err <= 4.0 * f64::from(f32::EPSILON),
+                            "d={d} ({r}, {j}): {err}"
+                        );
+                    }
                 }
             }
         }
@@ -499,8 +566,8 @@ mod tests {
 
     #[test]
     fn argmax_matches_the_window_path() {
-        use crate::kernels::argmax::argmax_packed;
-        for d in 1..=COLS {
+        use crate::kernels::argmax::{argmax_packed, PACKED_MAX};
+        for d in 1..=PACKED_MAX {
             for case in 0..4 {
                 let mut x = rows(TILE, d, d as u64 + 40);
                 // A row of -inf only, a row of ties; then, in turn, none of these, a NaN

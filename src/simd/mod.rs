@@ -60,6 +60,19 @@ impl Isa {
         }
     }
 
+    /// This level's `Simd::TILES`, for choices made before the dispatch.
+    pub fn tiles(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => <x86_64::Avx512 as Simd>::TILES,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => <x86_64::Avx2 as Simd>::TILES,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => <aarch64::Neon as Simd>::TILES,
+            _ => <Generic as Simd>::TILES,
+        }
+    }
+
     /// Every level this CPU can run, best last.
     pub fn available() -> Vec<Isa> {
         Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
