@@ -24,8 +24,8 @@ use crate::simd::Simd;
 pub const TILE: usize = 16;
 /// The longest row a tile holds. PERF (one thread, 64 MB): rows of 17 to 32 values took
 /// the window path's 32-lane windows, f32 softmax 2.5x-3.7x the time of rows of 16; rows
-/// of 33 to 47 took the row path, whose fixed cost per row made f32 softmax 1.2x-2.3x and
-/// f64 logsumexp 1.5x-1.9x the time of tiles.
+/// of 33 to 47 took the row path, whose fixed cost per row made f32 softmax 1.1x-2.3x and
+/// f64 logsumexp 1.4x-2.0x the time of tiles.
 pub const COLS: usize = 48;
 
 /// `t[j][r]` is value `j` of row `r`.

@@ -247,8 +247,8 @@ mod tile {
         out
     }
 
-    /// A tile of f32 is two 16 x 16 blocks: lanes `16H..` of the rows go to columns
-    /// `16H..`, the second block only for rows of more than 16.
+    /// A tile of f32 is 16 x 16 blocks, one per 16 columns: lanes `16P..` of the rows go to
+    /// columns `16P..`, for the blocks of columns the rows reach.
     #[inline]
     #[target_feature(enable = "avx512f")]
     pub fn load_f32(x: &[f32], d: usize, t: &mut Tile<f32>) {
