@@ -247,8 +247,8 @@ def test_streamed_results_match_small_calls_every_isa_and_thread_count(dtype: An
     """Short rows (d = 16; 24 and 40: two and three blocks of tile columns on AVX-512, the
     row path elsewhere for 40) of arrays of 16 MiB or more write their results from scratch
     with streaming stores (the window path, on ISAs without tiles, also copies its input in
-    blocks); the row path (d = 1500) streams
-    log_softmax's results in blocks of 1024 (one whole, one not), and softmax's not at all.
+    blocks); the row path (d = 1500) streams log_softmax's results in blocks of 1024 (one
+    whole, one not), and softmax's not at all.
     Both must be bit-identical to the same rows computed in calls too small for that, on
     every ISA and thread count: into a new array, into an `out=` that starts off the 64-byte
     grid (the stores' head and tail), and in place. The input is left as it was."""
