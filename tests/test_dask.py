@@ -65,14 +65,16 @@ def run_op(op: str, d: Any, axis: Any, **kw: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
-    """A real cluster: two worker processes, one thread each (started once)."""
+    """A real cluster: two worker processes, one thread each (started once). Its dashboard
+    takes a free local port: with None it took 8787, and where that was in use (a second
+    test run, a user's cluster) distributed's warning failed every test here."""
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
         n_workers=2,
         threads_per_worker=1,
         processes=True,
         memory_limit="2GiB",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
         silence_logs=logging.ERROR,
     )
     c = distributed.Client(cluster, set_as_default=False)
